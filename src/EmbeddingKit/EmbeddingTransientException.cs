@@ -1,0 +1,16 @@
+namespace EmbeddingKit;
+
+/// <summary>
+/// A failure that may go away on its own: 408, 5xx, a reset or timed-out connection, a malformed or truncated response.
+/// </summary>
+public sealed class EmbeddingTransientException : EmbeddingProviderException
+{
+    /// <summary>Creates the exception.</summary>
+    public EmbeddingTransientException(string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+    }
+
+    /// <inheritdoc />
+    public override bool IsTransient => true;
+}

@@ -1,0 +1,30 @@
+using EmbeddingKit.Tasks;
+
+namespace EmbeddingKit.Storage;
+
+/// <summary>
+/// Where vectors live, keyed by <c>(entity_type, entity_id, model)</c>. EmbeddingKit.Postgres has a ready pgvector
+/// implementation; a host may implement this on its own schema instead.
+/// </summary>
+/// <remarks>Every write is guarded by generation: a write for an older generation than the stored one changes nothing,
+/// so a stalled worker can never overwrite a newer vector.</remarks>
+public interface IEmbeddingStorage
+{
+    /// <summary>Reads the stored content hash and generation of the given entities, in one round trip.</summary>
+    /// <returns>An entry for each entity that has a stored vector for the model.</returns>
+    ValueTask<IReadOnlyDictionary<string, StoredEmbeddingState>> GetStatesAsync(
+        string entityType, string model, IReadOnlyCollection<string> entityIds, CancellationToken cancellationToken = default);
+
+    /// <summary>Inserts or replaces vectors in one round trip, unless the stored generation is newer.</summary>
+    /// <returns>The number of rows written.</returns>
+    ValueTask<int> UpsertAsync(IReadOnlyList<EmbeddingRecord> records, CancellationToken cancellationToken = default);
+
+    /// <summary>Raises the stored generation of unchanged content (the provider call was skipped) so that an older
+    /// generation can no longer overwrite it.</summary>
+    /// <returns>The number of rows touched.</returns>
+    ValueTask<int> TouchAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes stored vectors (the entity is gone), unless a newer generation was stored since.</summary>
+    /// <returns>The number of rows deleted.</returns>
+    ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default);
+}
