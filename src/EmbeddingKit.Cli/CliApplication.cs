@@ -1,0 +1,69 @@
+using System.CommandLine;
+using EmbeddingKit.Cli.Commands;
+using EmbeddingKit.Cli.Infrastructure;
+
+namespace EmbeddingKit.Cli;
+
+/// <summary>The embeddingkit command tree and its error handling.</summary>
+internal static class CliApplication
+{
+    public static RootCommand BuildRootCommand()
+    {
+        var root = new RootCommand("EmbeddingKit: generate, keep fresh and search embeddings of your data in PostgreSQL.");
+        CommonOptions.AddTo(root);
+        root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = BuildRootCommand();
+        var parseResult = root.Parse(args);
+        using var cancellation = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            // First Ctrl-C: stop gracefully (claimed work is finished or released). Second: the runtime's default.
+            if (!cancellation.IsCancellationRequested)
+            {
+                e.Cancel = true;
+                cancellation.Cancel();
+            }
+        };
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cancellation.Cancel();
+        });
+
+        try
+        {
+            return await parseResult.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancellation.Token);
+        }
+        catch (CliException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            if (parseResult.GetValue(CommonOptions.Verbose) && e.InnerException is not null)
+            {
+                Console.Error.WriteLine(e.InnerException);
+            }
+
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("cancelled");
+            return 130;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"error: {e.GetType().Name}: {CliSettings.OneLine(e)}");
+            if (parseResult.GetValue(CommonOptions.Verbose))
+            {
+                Console.Error.WriteLine(e);
+            }
+
+            return 1;
+        }
+    }
+}

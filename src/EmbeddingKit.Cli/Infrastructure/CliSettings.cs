@@ -1,0 +1,104 @@
+using System.CommandLine;
+using EmbeddingKit.Postgres;
+using Npgsql;
+
+namespace EmbeddingKit.Cli.Infrastructure;
+
+/// <summary>The settings of one CLI invocation: options first, then environment variables, then defaults.</summary>
+internal sealed class CliSettings
+{
+    public const string DefaultSchema = "embeddingkit";
+
+    private CliSettings(ParseResult parseResult)
+    {
+        ParseResult = parseResult;
+        Connection = Value(CommonOptions.Connection, "EMBEDDINGKIT_CONNECTION");
+        Schema = Value(CommonOptions.Schema, "EMBEDDINGKIT_SCHEMA") ?? DefaultSchema;
+        Provider = Value(CommonOptions.Provider, "EMBEDDINGKIT_PROVIDER");
+        BaseUrl = Value(CommonOptions.BaseUrl, "EMBEDDINGKIT_BASE_URL");
+        ApiKey = Value(CommonOptions.ApiKey, "EMBEDDINGKIT_API_KEY");
+        Model = Value(CommonOptions.Model, "EMBEDDINGKIT_MODEL");
+        Dimensions = parseResult.GetValue(CommonOptions.Dimensions)
+            ?? (int.TryParse(Environment.GetEnvironmentVariable("EMBEDDINGKIT_DIMENSIONS"), out var d) ? d : null);
+        MaxBatchSize = parseResult.GetValue(CommonOptions.MaxBatchSize);
+        MaxConcurrency = parseResult.GetValue(CommonOptions.MaxConcurrency);
+        Verbose = parseResult.GetValue(CommonOptions.Verbose);
+        try
+        {
+            PostgresIdentifier.Validate(Schema, "--schema");
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"invalid --schema '{Schema}': {e.Message.Split(" (Parameter", 2)[0]}", 2);
+        }
+    }
+
+    public ParseResult ParseResult { get; }
+
+    public string? Connection { get; }
+
+    public string Schema { get; }
+
+    public string? Provider { get; }
+
+    public string? BaseUrl { get; }
+
+    public string? ApiKey { get; }
+
+    public string? Model { get; }
+
+    public int? Dimensions { get; }
+
+    public int? MaxBatchSize { get; }
+
+    public int? MaxConcurrency { get; }
+
+    public bool Verbose { get; }
+
+    public static CliSettings From(ParseResult parseResult) => new(parseResult);
+
+    /// <summary>Opens the database: the given connection string, or the local PostgreSQL (started if needed).</summary>
+    public async Task<NpgsqlDataSource> OpenDataSourceAsync(Action<string>? progress, CancellationToken cancellationToken)
+    {
+        var connectionString = Connection ?? await LocalPostgres.EnsureStartedAsync(progress, cancellationToken);
+        NpgsqlDataSourceBuilder builder;
+        try
+        {
+            builder = new NpgsqlDataSourceBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"bad connection string: {e.Message}", 2);
+        }
+
+        builder.ConnectionStringBuilder.ApplicationName ??= "embeddingkit-cli";
+        builder.UseVector();
+        var dataSource = builder.Build();
+        try
+        {
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            await dataSource.DisposeAsync();
+            var host = builder.ConnectionStringBuilder.Host;
+            var port = builder.ConnectionStringBuilder.Port;
+            throw new CliException($"cannot connect to PostgreSQL at {host}:{port}: {OneLine(e)}", 3, e);
+        }
+
+        return dataSource;
+    }
+
+    public static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
+
+    private string? Value(Option<string?> option, string environmentVariable)
+    {
+        var value = ParseResult.GetValue(option);
+        if (string.IsNullOrEmpty(value))
+        {
+            value = Environment.GetEnvironmentVariable(environmentVariable);
+        }
+
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+}

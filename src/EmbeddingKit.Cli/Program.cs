@@ -1,0 +1,3 @@
+using EmbeddingKit.Cli;
+
+return await CliApplication.RunAsync(args);
