@@ -41,6 +41,9 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue
     /// <summary>Gets the <c>LISTEN</c> channel notified (after commit) whenever tasks are enqueued.</summary>
     public string NotificationChannel { get; }
 
+    /// <summary>The statements (for the bench program, which replays them through pgbench).</summary>
+    internal Sql Statements => _sql;
+
     /// <summary>Gets the options in force.</summary>
     public PostgresTaskQueueOptions Options => _options;
 
@@ -456,8 +459,10 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue
     }
 
     /// <summary>The statements, with the schema spliced in once (validated and quoted).</summary>
-    private sealed class Sql(string s)
+    internal sealed class Sql(string s)
     {
+        public string TasksTable => _tasks;
+
         private readonly string _tasks = s + ".embeddingkit_embedding_tasks";
         private readonly string _dead = s + ".embeddingkit_embedding_tasks_dead";
         private readonly string _pauses = s + ".embeddingkit_model_pauses";
@@ -501,20 +506,36 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue
 
         // The claim is a MATERIALIZED CTE: evaluated exactly once, so the UPDATE can never claim more than LIMIT rows
         // (an IN (SELECT ... LIMIT ... FOR UPDATE SKIP LOCKED) subquery may be re-evaluated and exceed it).
-        public string FetchOneModel => field ??= Fetch("t.model = $1");
-
-        public string FetchManyModels => field ??= Fetch("t.model = ANY($1)");
-
-        private string Fetch(string modelFilter) => $"""
-            WITH paused AS MATERIALIZED (
-                SELECT model FROM {_pauses} WHERE paused_until > now()
-            ),
-            picked AS MATERIALIZED (
-                SELECT t.id FROM {_tasks} t
-                WHERE {modelFilter} AND t.run_at <= now() AND NOT EXISTS (SELECT 1 FROM paused p WHERE p.model = t.model)
+        // The pause check must not reference the task row: as a one-time filter it keeps the plan an ordered index scan
+        // on (model, priority, run_at) that stops after LIMIT rows; as an anti-join it sorted every ready row.
+        public string FetchOneModel => field ??= Claim($"""
+            SELECT t.id FROM {_tasks} t
+                WHERE t.model = $1 AND t.run_at <= now()
+                  AND NOT EXISTS (SELECT 1 FROM {_pauses} p WHERE p.model = $1 AND p.paused_until > now())
                 ORDER BY t.priority, t.run_at
                 LIMIT $2
                 FOR UPDATE OF t SKIP LOCKED
+            """);
+
+        // Several models: one ordered index scan per model (LATERAL), merged, then the best LIMIT rows. Rows locked by a
+        // per-model scan but not among the best are unlocked when the statement commits.
+        public string FetchManyModels => field ??= Claim($"""
+            SELECT c.id FROM unnest($1::text[]) AS m(model)
+                CROSS JOIN LATERAL (
+                    SELECT t.id, t.priority, t.run_at FROM {_tasks} t
+                    WHERE t.model = m.model AND t.run_at <= now()
+                    ORDER BY t.priority, t.run_at
+                    LIMIT $2
+                    FOR UPDATE OF t SKIP LOCKED
+                ) c
+                WHERE NOT EXISTS (SELECT 1 FROM {_pauses} p WHERE p.model = m.model AND p.paused_until > now())
+                ORDER BY c.priority, c.run_at
+                LIMIT $2
+            """);
+
+        private string Claim(string pick) => $"""
+            WITH picked AS MATERIALIZED (
+                {pick}
             )
             UPDATE {_tasks} t
             SET lease_token = $3, leased_by = $4, run_at = now() + make_interval(secs => $5), attempts = t.attempts + 1

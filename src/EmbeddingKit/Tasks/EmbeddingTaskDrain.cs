@@ -61,7 +61,10 @@ public static class EmbeddingTaskDrain
         var failure = outcome.Failed.Count == 0
             ? FailResult.Empty
             : await queue.FailAsync(outcome.Failed, CancellationToken.None).ConfigureAwait(false);
-        return new DrainResult(tasks.Count, completion, failure, 0);
+        var releasedUnhandled = outcome.Released.Count == 0
+            ? 0
+            : await queue.ReleaseAsync(outcome.Released, CancellationToken.None).ConfigureAwait(false);
+        return new DrainResult(tasks.Count, completion, failure, releasedUnhandled);
     }
 
     private static async Task HeartbeatAsync(IEmbeddingTaskQueue queue, IReadOnlyList<EmbeddingTask> tasks, TimeSpan leaseDuration, TimeProvider timeProvider, CancellationToken cancellationToken)

@@ -64,6 +64,17 @@ public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : Sch
     }
 
     [Fact]
+    public async Task FetchReadyAsync_SeveralModels_ClaimsAtMostBatchSizeAcrossModelsByPriority()
+    {
+        await _queue.EnqueueAsync([Request("a1", priority: 3), Request("a2", priority: 1), Request("b1", model: "model-b", priority: 0), Request("b2", model: "model-b", priority: 2), Request("c1", model: "model-c")], Ct);
+
+        var tasks = await FetchAsync(3, "w1", Model, "model-b");
+
+        Assert.Equal(["b1", "a2", "b2"], tasks.Select(t => t.EntityId));
+        Assert.Equal(2L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks WHERE lease_token IS NULL"));
+    }
+
+    [Fact]
     public async Task FetchReadyAsync_ManyConcurrentFetchers_NeverClaimOneTaskTwiceNorExceedBatchSize()
     {
         const int total = 2_000;

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.AI;
+
+namespace EmbeddingKit.Runtime;
+
+/// <summary>
+/// One embedding model as the runtime knows it: its embedder, its dimensions, where its vectors go, and how it embeds
+/// documents and queries (some models want an <c>input_type</c> or an instruction prefix that differs between the two).
+/// </summary>
+public sealed class EmbeddingModel
+{
+    /// <summary>Creates a model.</summary>
+    /// <param name="name">The model name used in tasks and stored rows (the natural key).</param>
+    /// <param name="dimensions">The vector dimensions (1 to 4,000 for halfvec HNSW).</param>
+    /// <param name="generator">Any <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/>: EmbeddingKit's OpenAI-compatible
+    /// client, the offline hashing embedder, or another Microsoft.Extensions.AI generator.</param>
+    public EmbeddingModel(string name, int dimensions, IEmbeddingGenerator<string, Embedding<float>> generator)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimensions, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(dimensions, 16_000);
+        ArgumentNullException.ThrowIfNull(generator);
+        Name = name;
+        Dimensions = dimensions;
+        Generator = generator;
+    }
+
+    /// <summary>Gets the model name.</summary>
+    public string Name { get; }
+
+    /// <summary>Gets the vector dimensions.</summary>
+    public int Dimensions { get; }
+
+    /// <summary>Gets the embedder.</summary>
+    public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
+
+    /// <summary>Gets a text prepended to every document (for example <c>"passage: "</c>). Default none.</summary>
+    public string? DocumentPrefix { get; init; }
+
+    /// <summary>Gets a text prepended to every query (for example <c>"query: "</c>). Default none.</summary>
+    public string? QueryPrefix { get; init; }
+
+    /// <summary>Gets the generation options for documents (for example <c>input_type = document</c> in
+    /// <see cref="EmbeddingGenerationOptions.AdditionalProperties"/>). Default none.</summary>
+    public EmbeddingGenerationOptions? DocumentOptions { get; init; }
+
+    /// <summary>Gets the generation options for queries. Default none.</summary>
+    public EmbeddingGenerationOptions? QueryOptions { get; init; }
+
+    /// <summary>Gets the documents per generator call. Default 64.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Gets the generator calls in flight at once for one batch of tasks. Default 4.</summary>
+    public int MaxConcurrentBatches { get; init; } = 4;
+
+    /// <summary>Gets the storage target (for the reference pgvector storage: the table), or null for the storage's
+    /// default for these dimensions.</summary>
+    public string? StorageTarget { get; init; }
+
+    /// <summary>Gets whether new tasks are enqueued for this model by default (dual-write during a rollout). Default true.</summary>
+    public bool WriteByDefault { get; init; } = true;
+}

@@ -1,0 +1,370 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using EmbeddingKit.Diagnostics;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using EmbeddingKit.Vectors;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EmbeddingKit.Runtime;
+
+/// <summary>
+/// Turns embedding tasks into stored vectors: groups a claimed batch by model and entity type, builds documents in
+/// batches, skips the provider for unchanged content, embeds the rest in provider-sized batches, L2-normalizes to fp16,
+/// and writes in one round trip. One bad item fails only its own task: when a provider rejects a batch for one input,
+/// the batch is split until the input is found.
+/// </summary>
+/// <remarks>It never completes or fails tasks itself: it returns a <see cref="TaskBatchOutcome"/> that
+/// <see cref="EmbeddingTaskDrain"/> (or a host's job) applies in one round trip each.</remarks>
+public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
+{
+    private readonly EmbeddingModelRegistry _models;
+    private readonly IDocumentBuilder _documents;
+    private readonly IEmbeddingStorage _storage;
+    private readonly IEmbeddingTaskQueue? _queue;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the runtime.</summary>
+    /// <param name="models">The models this process embeds with; only their tasks are handled.</param>
+    /// <param name="documents">The host's document builder.</param>
+    /// <param name="storage">Where vectors go.</param>
+    /// <param name="queue">The task queue, for <see cref="EnqueueTextEmbeddingAsync"/>; optional.</param>
+    /// <param name="logger">A logger; none when null.</param>
+    public EmbeddingRuntime(EmbeddingModelRegistry models, IDocumentBuilder documents, IEmbeddingStorage storage, IEmbeddingTaskQueue? queue = null, ILogger<EmbeddingRuntime>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(models);
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(storage);
+        _models = models;
+        _documents = documents;
+        _storage = storage;
+        _queue = queue;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Gets the model registry.</summary>
+    public EmbeddingModelRegistry Registry => _models;
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Models => _models.Names;
+
+    /// <summary>Enqueues text embedding of entities for models (default: every model written by default).</summary>
+    /// <returns>The number of tasks written.</returns>
+    public ValueTask<int> EnqueueTextEmbeddingAsync(string entityType, IEnumerable<string> entityIds, IEnumerable<string>? models = null, short priority = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        ArgumentNullException.ThrowIfNull(entityIds);
+        var queue = _queue ?? throw new InvalidOperationException("The runtime was created without a task queue.");
+        var modelNames = models?.ToList() ?? [.. _models.WriteModels];
+        var requests = new List<EnqueueRequest>();
+        foreach (var id in entityIds)
+        {
+            foreach (var model in modelNames)
+            {
+                requests.Add(new EnqueueRequest(entityType, id, model) { Priority = priority });
+            }
+        }
+
+        return queue.EnqueueAsync(requests, cancellationToken);
+    }
+
+    /// <summary>Embeds a search query with a model (query prefix and options applied) and returns it L2-normalized in fp16.</summary>
+    public async ValueTask<Half[]> EmbedQueryAsync(string model, string query, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(query);
+        var definition = _models.Get(model);
+        var embeddings = await definition.Generator.GenerateAsync([definition.QueryPrefix + query], definition.QueryOptions, cancellationToken).ConfigureAwait(false);
+        var vector = embeddings[0].Vector.Span;
+        if (vector.Length != definition.Dimensions)
+        {
+            throw new EmbeddingResponseException($"Model '{model}' returned {vector.Length} dimensions for the query; {definition.Dimensions} are configured.") { Model = model, Retryable = false };
+        }
+
+        var result = new Half[vector.Length];
+        VectorMath.NormalizeToHalf(vector, result);
+        return result;
+    }
+
+    /// <summary>The same as <see cref="HandleAsync"/>: embeds and stores what a fetched batch asks for.</summary>
+    public ValueTask<TaskBatchOutcome> GenerateAndStoreEmbeddingAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) =>
+        HandleAsync(tasks, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<TaskBatchOutcome> HandleAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        using var activity = EmbeddingKitDiagnostics.ActivitySource.StartActivity("embeddingkit.handle_batch");
+        activity?.SetTag("embeddingkit.tasks", tasks.Count);
+        var started = Stopwatch.GetTimestamp();
+        var outcome = new OutcomeBuilder();
+        foreach (var group in tasks.GroupBy(t => (t.Model, t.EntityType, t.Kind)))
+        {
+            if (!_models.TryGet(group.Key.Model, out var model))
+            {
+                // Not ours: never fail or delete another configuration's work (rolling deploys); give it back.
+                outcome.Release(group);
+                continue;
+            }
+
+            if (group.Key.Kind != EmbeddingTaskKind.Text)
+            {
+                outcome.Fail(group, TaskFailureKind.Permanent, $"Model '{model.Name}' has no multimodal embedder in this process; the task needs one.");
+                continue;
+            }
+
+            await HandleTextAsync(model, group.Key.EntityType, [.. group], outcome, cancellationToken).ConfigureAwait(false);
+        }
+
+        EmbeddingKitDiagnostics.BatchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return outcome.Build();
+    }
+
+    private async Task HandleTextAsync(EmbeddingModel model, string entityType, List<EmbeddingTask> tasks, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        var ids = tasks.ConvertAll(t => t.EntityId);
+        IReadOnlyDictionary<string, DocumentResult> documents;
+        IReadOnlyDictionary<string, StoredEmbeddingState> stored;
+        try
+        {
+            documents = await _documents.BuildAsync(entityType, ids, cancellationToken).ConfigureAwait(false);
+            stored = await _storage.GetStatesAsync(entityType, model.Name, ids, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            outcome.Fail(tasks, TaskFailureKind.Retryable, $"Building documents or reading stored state failed: {Describe(e)}");
+            return;
+        }
+
+        var gone = new List<EmbeddingTask>();
+        var unchanged = new List<EmbeddingTask>();
+        var changed = new List<PendingDocument>();
+        foreach (var task in tasks)
+        {
+            if (!documents.TryGetValue(task.EntityId, out var document) || document is null)
+            {
+                outcome.Fail(task, TaskFailureKind.Permanent, $"The document builder returned nothing for {entityType} '{task.EntityId}' (return DocumentResult.Gone for deleted entities).");
+            }
+            else if (document.IsGone)
+            {
+                gone.Add(task);
+            }
+            else if (Validate(document.Content!) is { } problem)
+            {
+                outcome.Fail(task, TaskFailureKind.Permanent, $"The document of {entityType} '{task.EntityId}' {problem}.");
+            }
+            else
+            {
+                var hash = ContentHash.Compute(model.Name, document.Content!);
+                if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+                {
+                    unchanged.Add(task);
+                }
+                else
+                {
+                    changed.Add(new PendingDocument(task, model.DocumentPrefix + document.Content, hash));
+                }
+            }
+        }
+
+        await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
+        await WriteAsync(unchanged, "unchanged", model, outcome, () => _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
+        if (changed.Count == 0)
+        {
+            return;
+        }
+
+        var records = new ConcurrentBag<(EmbeddingTask Task, EmbeddingRecord Record)>();
+        var chunks = changed.Chunk(model.BatchSize).ToList();
+        await Parallel.ForEachAsync(
+            chunks,
+            new ParallelOptions { MaxDegreeOfParallelism = model.MaxConcurrentBatches, CancellationToken = cancellationToken },
+            async (chunk, ct) => await EmbedAsync(model, chunk, records, outcome, ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+        var embedded = records.ToList();
+        await WriteAsync(embedded.ConvertAll(r => r.Task), "embedded", model, outcome, () => _storage.UpsertAsync(embedded.ConvertAll(r => r.Record), cancellationToken)).ConfigureAwait(false);
+    }
+
+    private async Task WriteAsync(List<EmbeddingTask> tasks, string result, EmbeddingModel model, OutcomeBuilder outcome, Func<ValueTask<int>> write)
+    {
+        if (tasks.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await write().ConfigureAwait(false);
+            outcome.Complete(tasks);
+            EmbeddingKitDiagnostics.TasksCompleted.Add(tasks.Count, new("model", model.Name), new("outcome", result));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogStorageFailed(_logger, model.Name, tasks.Count, e);
+            outcome.Fail(tasks, e is ArgumentException or InvalidVectorException ? TaskFailureKind.Permanent : TaskFailureKind.Retryable, $"Storage failed: {Describe(e)}");
+        }
+    }
+
+    /// <summary>Embeds one provider-sized chunk; on a rejected input, splits the chunk until the input is found.</summary>
+    private async Task EmbedAsync(EmbeddingModel model, IReadOnlyList<PendingDocument> chunk, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        GeneratedEmbeddings<Embedding<float>> embeddings;
+        var started = Stopwatch.GetTimestamp();
+        using (var activity = EmbeddingKitDiagnostics.ActivitySource.StartActivity("embeddingkit.embed"))
+        {
+            activity?.SetTag("embeddingkit.model", model.Name);
+            activity?.SetTag("embeddingkit.inputs", chunk.Count);
+            try
+            {
+                EmbeddingKitDiagnostics.ProviderInputs.Add(chunk.Count, new KeyValuePair<string, object?>("model", model.Name));
+                embeddings = await model.Generator.GenerateAsync(chunk.Select(d => d.Text), model.DocumentOptions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (EmbeddingBadInputException e) when (e.InputIndex is int index && index >= 0 && index < chunk.Count)
+            {
+                outcome.Fail(chunk[index].Task, TaskFailureKind.Permanent, Describe(e));
+                var rest = chunk.Where((_, i) => i != index).ToList();
+                if (rest.Count > 0)
+                {
+                    await EmbedAsync(model, rest, records, outcome, cancellationToken).ConfigureAwait(false);
+                }
+
+                return;
+            }
+            catch (Exception e) when (e is EmbeddingBadInputException or ArgumentException)
+            {
+                if (chunk.Count == 1)
+                {
+                    outcome.Fail(chunk[0].Task, TaskFailureKind.Permanent, Describe(e));
+                    return;
+                }
+
+                // The provider rejected the batch without saying which input: bisect.
+                var half = chunk.Count / 2;
+                await EmbedAsync(model, chunk.Take(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
+                await EmbedAsync(model, chunk.Skip(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                var (kind, retryAfter) = Classify(e);
+                LogProviderFailed(_logger, model.Name, chunk.Count, kind, Describe(e));
+                outcome.Fail(chunk.Select(d => d.Task), kind, Describe(e), retryAfter);
+                return;
+            }
+            finally
+            {
+                EmbeddingKitDiagnostics.ProviderDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("model", model.Name));
+            }
+        }
+
+        if (embeddings.Count != chunk.Count)
+        {
+            outcome.Fail(chunk.Select(d => d.Task), TaskFailureKind.Retryable, $"Model '{model.Name}' returned {embeddings.Count} embeddings for {chunk.Count} inputs.");
+            return;
+        }
+
+        for (var i = 0; i < chunk.Count; i++)
+        {
+            var vector = embeddings[i].Vector.Span;
+            var task = chunk[i].Task;
+            if (vector.Length != model.Dimensions)
+            {
+                outcome.Fail(chunk.Skip(i).Select(d => d.Task), TaskFailureKind.Configuration, $"Model '{model.Name}' returned {vector.Length} dimensions; {model.Dimensions} are configured.");
+                return;
+            }
+
+            var half = new Half[vector.Length];
+            try
+            {
+                VectorMath.NormalizeToHalf(vector, half);
+            }
+            catch (InvalidVectorException e)
+            {
+                outcome.Fail(task, TaskFailureKind.Retryable, $"Model '{model.Name}' returned an unusable vector for {task.EntityType} '{task.EntityId}': {e.Message}");
+                continue;
+            }
+
+            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation)));
+        }
+    }
+
+    private static (TaskFailureKind Kind, TimeSpan? RetryAfter) Classify(Exception e) => e switch
+    {
+        EmbeddingRateLimitedException limited => (TaskFailureKind.RateLimited, limited.RetryAfter),
+        EmbeddingConfigurationException => (TaskFailureKind.Configuration, null),
+        EmbeddingResponseException { Retryable: false } => (TaskFailureKind.Configuration, null),
+        _ => (TaskFailureKind.Retryable, null),
+    };
+
+    private static string? Validate(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return "is empty or whitespace only";
+        }
+
+        return text.Contains('\0', StringComparison.Ordinal) ? "contains a NUL character" : null;
+    }
+
+    private static string Describe(Exception e) => $"{e.GetType().Name}: {e.Message}";
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Embedding {Count} documents with model {Model} failed ({Kind}): {Error}")]
+    private static partial void LogProviderFailed(ILogger logger, string model, int count, TaskFailureKind kind, string error);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Writing {Count} results of model {Model} to storage failed")]
+    private static partial void LogStorageFailed(ILogger logger, string model, int count, Exception exception);
+
+    private sealed record PendingDocument(EmbeddingTask Task, string Text, byte[] Hash);
+
+    /// <summary>Collects per-task results from concurrent provider calls.</summary>
+    private sealed class OutcomeBuilder
+    {
+        private readonly Lock _gate = new();
+        private readonly List<EmbeddingTask> _completed = [];
+        private readonly List<TaskFailure> _failed = [];
+        private readonly List<EmbeddingTask> _released = [];
+
+        public void Complete(IEnumerable<EmbeddingTask> tasks)
+        {
+            lock (_gate)
+            {
+                _completed.AddRange(tasks);
+            }
+        }
+
+        public void Release(IEnumerable<EmbeddingTask> tasks)
+        {
+            lock (_gate)
+            {
+                _released.AddRange(tasks);
+            }
+        }
+
+        public void Fail(EmbeddingTask task, TaskFailureKind kind, string error, TimeSpan? retryAfter = null) => Fail([task], kind, error, retryAfter);
+
+        public void Fail(IEnumerable<EmbeddingTask> tasks, TaskFailureKind kind, string error, TimeSpan? retryAfter = null)
+        {
+            lock (_gate)
+            {
+                foreach (var task in tasks)
+                {
+                    _failed.Add(new TaskFailure(task, kind, error, retryAfter));
+                    EmbeddingKitDiagnostics.TasksFailed.Add(1, new("model", task.Model), new("kind", kind.ToString()));
+                }
+            }
+        }
+
+        public TaskBatchOutcome Build()
+        {
+            lock (_gate)
+            {
+                return new TaskBatchOutcome([.. _completed], [.. _failed]) { Released = [.. _released] };
+            }
+        }
+    }
+}
