@@ -9,5 +9,7 @@ public enum EmbeddingEncodingFormat
     Base64 = 0,
 
     /// <summary>A JSON array of numbers, for providers that reject base64.</summary>
+#pragma warning disable CA1720 // Named after the wire value "float" that it sends.
     Float = 1,
+#pragma warning restore CA1720
 }
