@@ -88,9 +88,13 @@ public sealed class FaultHandlingTests
     public async Task GenerateAsync_BadRequestNamingAnInput_ReportsItsPositionInTheCall()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o => o.MaxInputsPerRequest = 3));
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.MaxInputsPerRequest = 3;
+            o.MaxConcurrentRequests = 1;
+        }));
 
-        // Second batch holds inputs 3..5; the fake blames its input[1], that is input 4 of the call.
+        // One request at a time, in order: the second batch holds inputs 3..5; the fake blames its input[1], that is input 4 of the call.
         server.InjectFault(FakeFault.None);
         server.InjectFault(FakeFault.BadRequest);
         var ex = await Assert.ThrowsAsync<EmbeddingBadInputException>(() => generator.GenerateAsync(TestOptions.Texts(6), cancellationToken: Ct));
