@@ -1,0 +1,155 @@
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+
+namespace EmbeddingKit.OpenAI.Internal;
+
+/// <summary>The OpenAI-compatible text embedder, created through <see cref="OpenAICompatibleEmbeddingGenerator.Create"/>.</summary>
+internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
+{
+    private readonly EmbeddingTransport _transport;
+    private readonly OpenAICompatibleEmbeddingOptions _options;
+    private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly TokenLimiter? _defaultLimiter;
+
+    public OpenAICompatibleTextEmbeddingGenerator(EmbeddingTransport transport)
+    {
+        _transport = transport;
+        _options = transport.Options;
+        _metadata = new EmbeddingGeneratorMetadata(_options.ProviderName, _options.BaseUrl, _options.Model, _options.Dimensions);
+        _defaultLimiter = TokenLimiter.Create(_options.Model!, _options.MaxTokensPerInput, _options.OverlongInputPolicy);
+    }
+
+    public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
+        IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var model = options?.ModelId ?? _options.Model!;
+        var dimensions = options?.Dimensions ?? _options.Dimensions;
+        if (dimensions is <= 0)
+        {
+            throw new ArgumentException("Dimensions must be positive.", nameof(options));
+        }
+
+        var limiter = string.Equals(model, _options.Model, StringComparison.Ordinal)
+            ? _defaultLimiter
+            : TokenLimiter.Create(model, _options.MaxTokensPerInput, _options.OverlongInputPolicy);
+        var inputs = Prepare(values, limiter);
+        var vectors = new float[]?[inputs.Length];
+        var usage = new UsageTotals();
+
+        var batch = _options.MaxInputsPerRequest;
+        if (inputs.Length <= batch)
+        {
+            if (inputs.Length > 0)
+            {
+                await SendBatchAsync(inputs, vectors, 0, inputs.Length, model, dimensions, usage, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            var tasks = new List<Task>((inputs.Length + batch - 1) / batch);
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            for (var offset = 0; offset < inputs.Length; offset += batch)
+            {
+                tasks.Add(SendBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, usage, failed.Token));
+            }
+
+            try
+            {
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Surface the first real failure rather than the cancellations it caused in sibling batches.
+                await failed.CancelAsync().ConfigureAwait(false);
+                var first = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault();
+                if (first is not null)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                }
+
+                throw;
+            }
+        }
+
+        var createdAt = _transport.TimeProvider.GetUtcNow();
+        var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Length);
+        var modelId = usage.Model ?? model;
+        foreach (var vector in vectors)
+        {
+            result.Add(new Embedding<float>(vector!) { ModelId = modelId, CreatedAt = createdAt });
+        }
+
+        result.Usage = new UsageDetails { InputTokenCount = usage.PromptTokens, TotalTokenCount = usage.TotalTokens };
+        return result;
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null)
+        {
+            return null;
+        }
+
+        if (serviceType == typeof(EmbeddingGeneratorMetadata))
+        {
+            return _metadata;
+        }
+
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    public void Dispose() => _transport.Dispose();
+
+    private string[] Prepare(IEnumerable<string> values, TokenLimiter? limiter)
+    {
+        var inputs = values.ToArray();
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var text = inputs[i];
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                throw new ArgumentException($"Input {i} is null, empty or whitespace only.", nameof(values));
+            }
+
+            if (text.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"Input {i} contains a NUL character.", nameof(values));
+            }
+
+            if (limiter is not null)
+            {
+                inputs[i] = limiter.Apply(text, i, out var originalTokens);
+                if (originalTokens is int tokens)
+                {
+                    Log.InputTruncated(_transport.Logger, i, tokens, limiter.Limit);
+                }
+            }
+        }
+
+        return inputs;
+    }
+
+    private async Task SendBatchAsync(
+        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, UsageTotals usage,
+        CancellationToken cancellationToken)
+    {
+        using var body = new PooledByteBufferWriter(EstimateBodySize(inputs, offset, count));
+        EmbeddingRequestWriter.WriteText(body, _options, model, dimensions, inputs.AsSpan(offset, count));
+        var parsed = await _transport.SendAsync(body.WrittenMemory, vectors.AsMemory(offset, count), offset, model, dimensions, cancellationToken)
+            .ConfigureAwait(false);
+        usage.Add(parsed);
+    }
+
+    private static int EstimateBodySize(string[] inputs, int offset, int count)
+    {
+        long size = 256;
+        for (var i = offset; i < offset + count; i++)
+        {
+            size += inputs[i].Length + 4;
+        }
+
+        return (int)Math.Min(size + (size / 8), 64 * 1024 * 1024);
+    }
+}
