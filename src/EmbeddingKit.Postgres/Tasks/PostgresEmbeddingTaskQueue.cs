@@ -11,7 +11,7 @@ namespace EmbeddingKit.Postgres.Tasks;
 /// batch operation is one statement, so one round trip and one commit.
 /// </summary>
 /// <remarks>All times come from the database clock. Thread-safe; share one instance per schema.</remarks>
-public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue
+public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbeddingQueueStatistics
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresTaskQueueOptions _options;
