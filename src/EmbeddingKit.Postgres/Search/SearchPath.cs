@@ -1,0 +1,15 @@
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>How a vector search is answered.</summary>
+public enum SearchPath
+{
+    /// <summary>Two stages: Hamming distance on the binary-quantized index picks <c>k × oversample</c> candidates, which
+    /// are rescored by the fp16 distance to <c>k</c>. The smallest index (a bit per dimension).</summary>
+    TwoStage = 0,
+
+    /// <summary>The HNSW index on the <c>halfvec</c> column, ordered by the fp16 distance.</summary>
+    Hnsw = 1,
+
+    /// <summary>No index: every row of the model is scored. The ground truth, and slow on large tables.</summary>
+    Exact = 2,
+}

@@ -1,0 +1,170 @@
+using System.Globalization;
+using EmbeddingKit.Postgres.Storage;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>
+/// Measures, on a sample of the live table, the recall@k and latency of two-stage search at several oversample factors
+/// and of plain HNSW at several <c>ef_search</c> values, against exact search, and recommends the cheapest setting that
+/// reaches a target recall.
+/// </summary>
+/// <remarks>
+/// <para>Recall depends on the data, so the oversample factor is a per-model setting: binary quantization keeps one bit
+/// per dimension and can collapse below about 1,024 dimensions on some data, in which case no oversample factor reaches
+/// the target and the tuner recommends plain <c>halfvec</c> HNSW instead.</para>
+/// <para>The queries are stored vectors of the model (a seeded sample). Each query's own row is left out of both its
+/// ground truth and its results (each search asks for k + 1 and drops it), so the recall is not flattered by a
+/// trivial hit. Run it after the indexes are built; it issues <c>SampleSize × (1 + settings)</c> searches.</para>
+/// </remarks>
+public sealed class SearchTuner
+{
+    private static string SampleSql(EmbeddingTable table) => $"""
+        SELECT entity_type, entity_id, embedding FROM {table.QualifiedName}
+        WHERE model = $1 AND ($2::text IS NULL OR entity_type = $2)
+        ORDER BY hashtextextended(entity_type || '/' || entity_id, $3)
+        LIMIT $4
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PgvectorSearch _search;
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Creates the tuner.</summary>
+    /// <param name="dataSource">The database, built with <c>UseVector()</c>.</param>
+    /// <param name="timeProvider">The clock latencies are measured with; <see cref="TimeProvider.System"/> when null.</param>
+    public SearchTuner(NpgsqlDataSource dataSource, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+        _search = new PgvectorSearch(dataSource);
+        _timeProvider = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Measures and recommends.</summary>
+    /// <exception cref="InvalidOperationException">The table holds no vector of the model.</exception>
+    public async ValueTask<SearchTuningResult> TuneAsync(EmbeddingTable table, string model, SearchTunerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        options ??= new SearchTunerOptions();
+        options.Validate();
+
+        var queries = await SampleAsync(table, model, options, cancellationToken).ConfigureAwait(false);
+        if (queries.Count == 0)
+        {
+            throw new InvalidOperationException($"{table} holds no vector of model '{model}' to tune with.");
+        }
+
+        var exact = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.Exact, EntityType = options.EntityType };
+        var (truth, exactRow) = await MeasureAsync(table, model, queries, exact, null, options.K, cancellationToken).ConfigureAwait(false);
+
+        var rows = new List<SearchTuningRow>(options.Oversamples.Count + options.EfSearches.Count);
+        foreach (var oversample in options.Oversamples)
+        {
+            var setting = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.TwoStage, Oversample = oversample, EntityType = options.EntityType };
+            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, cancellationToken).ConfigureAwait(false)).Row);
+        }
+
+        foreach (var efSearch in options.EfSearches)
+        {
+            var setting = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.Hnsw, EfSearch = efSearch, EntityType = options.EntityType };
+            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, cancellationToken).ConfigureAwait(false)).Row);
+        }
+
+        return new SearchTuningResult(model, options.K, options.TargetRecall, queries.Count, exactRow.P50Milliseconds, rows, Recommend(rows, options));
+    }
+
+    /// <summary>The first two-stage row (smallest oversample) reaching the target; else the first HNSW row (smallest
+    /// ef_search) reaching it; else the row with the best recall.</summary>
+    private static SearchRecommendation Recommend(List<SearchTuningRow> rows, SearchTunerOptions options)
+    {
+        var target = options.TargetRecall;
+        var twoStage = rows.Where(r => r.Path == SearchPath.TwoStage).OrderBy(r => r.Oversample).ToList();
+        var hnsw = rows.Where(r => r.Path == SearchPath.Hnsw).OrderBy(r => r.EfSearch).ToList();
+        var bestTwoStage = twoStage.Count == 0 ? 0 : twoStage.Max(r => r.RecallAtK);
+        var pick = twoStage.FirstOrDefault(r => r.RecallAtK >= target);
+        if (pick is not null)
+        {
+            return new SearchRecommendation(SearchPath.TwoStage, pick.Oversample, VectorSearchDefaults.EfSearch, pick.RecallAtK, true, string.Create(
+                CultureInfo.InvariantCulture,
+                $"Two-stage search at oversample {pick.Oversample} is the smallest setting reaching recall@{options.K} {target:0.###} ({pick.RecallAtK:0.###})."));
+        }
+
+        pick = hnsw.FirstOrDefault(r => r.RecallAtK >= target);
+        if (pick is not null)
+        {
+            return new SearchRecommendation(SearchPath.Hnsw, 1, pick.EfSearch, pick.RecallAtK, true, string.Create(
+                CultureInfo.InvariantCulture,
+                $"Binary quantization reaches at most recall@{options.K} {bestTwoStage:0.###} on this data; plain halfvec HNSW at ef_search {pick.EfSearch} reaches {pick.RecallAtK:0.###}."));
+        }
+
+        var best = rows.OrderByDescending(r => r.RecallAtK).ThenBy(r => r.P50Milliseconds).First();
+        return new SearchRecommendation(best.Path, best.Oversample, best.Path == SearchPath.Hnsw ? best.EfSearch : VectorSearchDefaults.EfSearch, best.RecallAtK, false, string.Create(
+            CultureInfo.InvariantCulture,
+            $"No measured setting reaches recall@{options.K} {target:0.###}; the best is {best.Path} at {best.RecallAtK:0.###}: try larger oversample or ef_search values, or exact search."));
+    }
+
+    private async Task<(List<HashSet<string>> Results, SearchTuningRow Row)> MeasureAsync(
+        EmbeddingTable table, string model, List<Sample> queries, VectorSearchOptions setting, List<HashSet<string>>? truth, int k, CancellationToken cancellationToken)
+    {
+        var results = new List<HashSet<string>>(queries.Count);
+        var latencies = new double[queries.Count];
+        var recall = 0.0;
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var query = queries[i];
+            var started = _timeProvider.GetTimestamp();
+            var result = await _search.SearchAsync(table, model, query.Vector, setting, null, cancellationToken).ConfigureAwait(false);
+            latencies[i] = _timeProvider.GetElapsedTime(started).TotalMilliseconds;
+
+            // Leave the query's own row out; keep k.
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var hit in result.Hits)
+            {
+                if (ids.Count < k && !(hit.EntityType == query.EntityType && hit.EntityId == query.EntityId))
+                {
+                    ids.Add(hit.EntityType + "\0" + hit.EntityId);
+                }
+            }
+
+            results.Add(ids);
+            if (truth is not null)
+            {
+                var expected = truth[i];
+                recall += expected.Count == 0 ? 1 : (double)ids.Count(expected.Contains) / expected.Count;
+            }
+        }
+
+        Array.Sort(latencies);
+        var row = new SearchTuningRow(
+            setting.Path, setting.Path == SearchPath.TwoStage ? setting.Oversample : 1, setting.EfSearch,
+            truth is null ? 1 : recall / queries.Count, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+        return (results, row);
+    }
+
+    private async Task<List<Sample>> SampleAsync(EmbeddingTable table, string model, SearchTunerOptions options, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(SampleSql(table));
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = options.EntityType, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = options.Seed });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.SampleSize });
+        var samples = new List<Sample>(options.SampleSize);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            samples.Add(new Sample(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<HalfVector>(2).Memory));
+        }
+
+        return samples;
+    }
+
+    /// <summary>Nearest-rank percentile of sorted values.</summary>
+    private static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    private sealed record Sample(string EntityType, string EntityId, ReadOnlyMemory<Half> Vector);
+}

@@ -1,0 +1,51 @@
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>One vector search: how many results, which path, its settings and filters.</summary>
+public sealed class VectorSearchOptions
+{
+    /// <summary>Gets the number of results, 1 to <see cref="VectorSearchDefaults.MaxK"/>. Default
+    /// <see cref="VectorSearchDefaults.K"/>.</summary>
+    public int K { get; init; } = VectorSearchDefaults.K;
+
+    /// <summary>Gets the path. Default <see cref="SearchPath.TwoStage"/>.</summary>
+    public SearchPath Path { get; init; } = SearchPath.TwoStage;
+
+    /// <summary>Gets the first-stage candidates per result of two-stage search, 1 to
+    /// <see cref="VectorSearchDefaults.MaxOversample"/>. Default <see cref="VectorSearchDefaults.Oversample"/>.</summary>
+    public int Oversample { get; init; } = VectorSearchDefaults.Oversample;
+
+    /// <summary>Gets the configured <c>hnsw.ef_search</c> (the HNSW candidate list), 1 to
+    /// <see cref="VectorSearchDefaults.MaxEfSearch"/>. The search sets <c>greatest(rows needed, EfSearch)</c> for its
+    /// transaction: pgvector never returns more rows than <c>ef_search</c>. Default <see cref="VectorSearchDefaults.EfSearch"/>.</summary>
+    public int EfSearch { get; init; } = VectorSearchDefaults.EfSearch;
+
+    /// <summary>Gets the entity type to search, or null for every entity type stored for the model.</summary>
+    public string? EntityType { get; init; }
+
+    /// <summary>Gets an allow-list of entity ids, or null for all. Filtered searches run with pgvector 0.8's iterative
+    /// index scans (<c>hnsw.iterative_scan = relaxed_order</c>) so that the filter does not starve the result.</summary>
+    public IReadOnlyCollection<string>? EntityIds { get; init; }
+
+    /// <summary>Gets the number of rows the index must yield: <c>K × Oversample</c> for two-stage, otherwise <c>K</c>.</summary>
+    public int IndexRows => Path == SearchPath.TwoStage ? K * Oversample : K;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a setting is out of range.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(K, 1, nameof(K));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(K, VectorSearchDefaults.MaxK, nameof(K));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Oversample, 1, nameof(Oversample));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Oversample, VectorSearchDefaults.MaxOversample, nameof(Oversample));
+        ArgumentOutOfRangeException.ThrowIfLessThan(EfSearch, 1, nameof(EfSearch));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(EfSearch, VectorSearchDefaults.MaxEfSearch, nameof(EfSearch));
+        if (!Enum.IsDefined(Path))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Path), Path, "Unknown search path.");
+        }
+
+        if (IndexRows > VectorSearchDefaults.MaxCandidates)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Oversample), IndexRows, $"K × Oversample must be at most {VectorSearchDefaults.MaxCandidates}.");
+        }
+    }
+}

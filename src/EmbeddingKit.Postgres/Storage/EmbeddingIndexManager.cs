@@ -1,0 +1,190 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace EmbeddingKit.Postgres.Storage;
+
+/// <summary>
+/// Creates embedding tables and builds, checks, repairs and drops their per-model indexes. Nothing here runs by itself:
+/// a host calls it from a migration step or a command (index builds take minutes on large tables), never at every
+/// start-up.
+/// </summary>
+/// <remarks>
+/// Indexes are built with <c>CREATE INDEX CONCURRENTLY</c>, so writes go on during the build. A concurrent build that
+/// fails (cancelled, out of memory, a lost connection) leaves an INVALID index behind that PostgreSQL maintains but never
+/// uses, and that <c>IF NOT EXISTS</c> would keep forever; <see cref="EnsureModelIndexesAsync"/> finds it
+/// (<c>pg_index.indisvalid = false</c>, no build in progress), drops it concurrently and builds it again. Builds of one
+/// table are serialized with a session advisory lock so that two hosts never drop each other's build in progress.
+/// </remarks>
+public sealed class EmbeddingIndexManager
+{
+    private const string StatusSql = """
+        SELECT n.name, c.oid IS NOT NULL, coalesce(i.indisvalid, false), coalesce(pg_relation_size(c.oid), 0),
+               EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid)
+        FROM unnest($2::text[]) WITH ORDINALITY AS n(name, ord)
+        LEFT JOIN pg_namespace s ON s.nspname = $1
+        LEFT JOIN pg_class c ON c.relname = n.name AND c.relnamespace = s.oid AND c.relkind = 'i'
+        LEFT JOIN pg_index i ON i.indexrelid = c.oid
+        ORDER BY n.ord
+        """;
+
+    private const string TableIndexesSql = """
+        SELECT c.relname, i.indisvalid, pg_relation_size(c.oid), pg_get_indexdef(c.oid)
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = to_regclass($1)
+        ORDER BY c.relname
+        """;
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>Creates the manager.</summary>
+    /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
+    public EmbeddingIndexManager(NpgsqlDataSource dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+    }
+
+    /// <summary>Creates the <c>vector</c> extension (when missing), the schema (when missing) and the table
+    /// (<c>CREATE TABLE IF NOT EXISTS</c>). Safe to repeat.</summary>
+    /// <returns>True when the <c>vector</c> extension had to be created: a data source that was built before it
+    /// existed must then reload its types (<see cref="NpgsqlConnection.ReloadTypesAsync(CancellationToken)"/>).</returns>
+    public async ValueTask<bool> EnsureTableAsync(EmbeddingTable table, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        bool created;
+        await using (var check = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')", connection))
+        {
+            created = (bool)(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        if (created)
+        {
+            try
+            {
+                await ExecuteAsync(connection, EmbeddingTable.CreateExtensionSql, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateObject)
+            {
+                created = false; // another process created it at the same moment
+            }
+
+            await connection.ReloadTypesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(table.Schema)}", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, table.CreateTableSql(), cancellationToken).ConfigureAwait(false);
+        return created;
+    }
+
+    /// <summary>
+    /// Builds the model's HNSW index and binary-quantized index when missing (<c>CREATE INDEX CONCURRENTLY IF NOT
+    /// EXISTS</c>, outside any transaction); an INVALID index left by a failed build is dropped and built again.
+    /// </summary>
+    /// <returns>The status of both indexes afterwards.</returns>
+    public async ValueTask<IReadOnlyList<EmbeddingIndexStatus>> EnsureModelIndexesAsync(EmbeddingTable table, string model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await LockAsync(connection, table, "pg_advisory_lock", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var before = await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false);
+            foreach (var (status, inProgress) in before)
+            {
+                if (status.Exists && !status.IsValid && !inProgress)
+                {
+                    await ExecuteAsync(connection, table.DropIndexSql(status.Name), cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            await ExecuteAsync(connection, table.CreateHnswIndexSql(model), cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, table.CreateBinaryQuantizedIndexSql(model), cancellationToken).ConfigureAwait(false);
+            return [.. (await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false)).Select(s => s.Status)];
+        }
+        finally
+        {
+            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reports the indexes of the table: for one model, its HNSW and binary-quantized indexes (whether they
+    /// exist or not); for <paramref name="model"/> null, every index of the table.</summary>
+    public async ValueTask<IReadOnlyList<EmbeddingIndexStatus>> GetIndexStatusAsync(EmbeddingTable table, string? model = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        if (model is not null)
+        {
+            return [.. (await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false)).Select(s => s.Status)];
+        }
+
+        await using var command = new NpgsqlCommand(TableIndexesSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QualifiedName });
+        var indexes = new List<EmbeddingIndexStatus>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var definition = reader.GetString(3);
+            var kind = definition.Contains("bit_hamming_ops", StringComparison.Ordinal) ? EmbeddingIndexKind.BinaryQuantized
+                : definition.Contains("USING hnsw", StringComparison.Ordinal) ? EmbeddingIndexKind.Hnsw
+                : EmbeddingIndexKind.Other;
+            indexes.Add(new EmbeddingIndexStatus(reader.GetString(0), kind, null, true, reader.GetBoolean(1), reader.GetInt64(2)));
+        }
+
+        return indexes;
+    }
+
+    /// <summary>Drops the model's HNSW and binary-quantized indexes (<c>DROP INDEX CONCURRENTLY IF EXISTS</c>), for
+    /// retiring a model. Its rows stay; delete them with <see cref="PgvectorEmbeddingStorage.DeleteModelAsync"/>.</summary>
+    public async ValueTask DropModelIndexesAsync(EmbeddingTable table, string model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await LockAsync(connection, table, "pg_advisory_lock", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ExecuteAsync(connection, table.DropIndexSql(table.HnswIndexName(model)), cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(connection, table.DropIndexSql(table.BinaryQuantizedIndexName(model)), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<List<(EmbeddingIndexStatus Status, bool InProgress)>> ReadStatusAsync(
+        NpgsqlConnection connection, EmbeddingTable table, string model, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        var names = new[] { table.HnswIndexName(model), table.BinaryQuantizedIndexName(model) };
+        var kinds = new[] { EmbeddingIndexKind.Hnsw, EmbeddingIndexKind.BinaryQuantized };
+        await using var command = new NpgsqlCommand(StatusSql, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.Schema });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        var result = new List<(EmbeddingIndexStatus, bool)>(2);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        for (var i = 0; await reader.ReadAsync(cancellationToken).ConfigureAwait(false); i++)
+        {
+            result.Add((new EmbeddingIndexStatus(reader.GetString(0), kinds[i], model, reader.GetBoolean(1), reader.GetBoolean(2), reader.GetInt64(3)), reader.GetBoolean(4)));
+        }
+
+        return result;
+    }
+
+    private static async Task LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"SELECT {function}(hashtextextended($1, 0))", connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "embeddingkit_index:" + table.QualifiedName });
+        await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    // No command timeout: an index build takes as long as it takes; the caller cancels through the token.
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

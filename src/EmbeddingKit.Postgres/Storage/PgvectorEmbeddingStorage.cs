@@ -1,0 +1,417 @@
+using System.Collections.Concurrent;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingKit.Postgres.Storage;
+
+/// <summary>
+/// The reference <see cref="IEmbeddingStorage"/> on pgvector: <c>halfvec(K)</c> rows in <see cref="EmbeddingTable"/>s
+/// (one per dimension count), each model mapped to its table by a resolver. Every write is guarded by generation, so an
+/// older generation never overwrites, touches or deletes a newer one.
+/// </summary>
+/// <remarks>
+/// Small batches are written with one <c>INSERT … SELECT FROM unnest(…)</c> statement (a <c>halfvec[]</c> parameter);
+/// batches of <see cref="CopyThreshold"/> rows or more for one table go through binary <c>COPY</c> into a temporary table
+/// and one <c>INSERT … SELECT … ON CONFLICT</c>. A batch spanning several tables is written in one transaction. The
+/// data source must be built with <c>UseVector()</c>. Thread-safe; share one instance.
+/// </remarks>
+public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly Func<string, EmbeddingTable?> _tableForModel;
+    private readonly ConcurrentDictionary<EmbeddingTable, Sql> _statements = new();
+
+    /// <summary>Creates the storage.</summary>
+    /// <param name="dataSource">The database, built with <c>UseVector()</c> from the Pgvector package.</param>
+    /// <param name="tableForModel">Returns the table of a model, or null for a model the storage does not know.</param>
+    public PgvectorEmbeddingStorage(NpgsqlDataSource dataSource, Func<string, EmbeddingTable?> tableForModel)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(tableForModel);
+        _dataSource = dataSource;
+        _tableForModel = tableForModel;
+    }
+
+    /// <summary>Creates the storage over a fixed map of model name to table.</summary>
+    /// <param name="dataSource">The database, built with <c>UseVector()</c> from the Pgvector package.</param>
+    /// <param name="tables">The table of each model.</param>
+    public PgvectorEmbeddingStorage(NpgsqlDataSource dataSource, IReadOnlyDictionary<string, EmbeddingTable> tables)
+        : this(dataSource, Lookup(tables))
+    {
+    }
+
+    /// <summary>Gets the number of rows for one table from which an upsert uses binary <c>COPY</c> instead of one
+    /// <c>unnest</c> statement. Default <see cref="DefaultCopyThreshold"/>.</summary>
+    public int CopyThreshold
+    {
+        get;
+        init => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "The COPY threshold must be at least 1.");
+    } = DefaultCopyThreshold;
+
+    /// <summary>The default of <see cref="CopyThreshold"/>: 256 rows (see docs/benchmarks.md for the measurement).</summary>
+    public const int DefaultCopyThreshold = 256;
+
+    /// <summary>Returns the table of <paramref name="model"/>.</summary>
+    /// <exception cref="ArgumentException">The resolver knows no table for the model.</exception>
+    public EmbeddingTable GetTable(string model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return _tableForModel(model) ?? throw new ArgumentException($"No embedding table is configured for model '{model}'.", nameof(model));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyDictionary<string, StoredEmbeddingState>> GetStatesAsync(
+        string entityType, string model, IReadOnlyCollection<string> entityIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entityType);
+        ArgumentNullException.ThrowIfNull(entityIds);
+        var sql = StatementsFor(GetTable(model));
+        var states = new Dictionary<string, StoredEmbeddingState>(entityIds.Count, StringComparer.Ordinal);
+        if (entityIds.Count == 0)
+        {
+            return states;
+        }
+
+        await using var command = _dataSource.CreateCommand(sql.GetStates);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(Text([.. entityIds]));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2));
+        }
+
+        return states;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidVectorException">A vector's length is not its table's dimensions, or it holds NaN or an
+    /// infinity; nothing of the batch is written.</exception>
+    public async ValueTask<int> UpsertAsync(IReadOnlyList<EmbeddingRecord> records, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0)
+        {
+            return 0;
+        }
+
+        var groups = new Dictionary<EmbeddingTable, Dictionary<EmbeddingTaskKey, EmbeddingRecord>>();
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i] ?? throw new ArgumentException($"Record {i} is null.", nameof(records));
+            var table = TableFor(record.Key);
+            Validate(record, table);
+            if (!groups.TryGetValue(table, out var group))
+            {
+                groups[table] = group = [];
+            }
+
+            // ON CONFLICT cannot touch one row twice: keep the newest generation of a key (the last one on a tie).
+            if (!group.TryGetValue(record.Key, out var seen) || seen.Generation <= record.Generation)
+            {
+                group[record.Key] = record;
+            }
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        if (groups.Count == 1)
+        {
+            var (table, group) = groups.First();
+            if (group.Count < CopyThreshold)
+            {
+                return await UpsertUnnestAsync(connection, null, table, group.Values, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var written = 0;
+        var copies = 0;
+        foreach (var (table, group) in groups)
+        {
+            written += group.Count < CopyThreshold
+                ? await UpsertUnnestAsync(connection, transaction, table, group.Values, cancellationToken).ConfigureAwait(false)
+                : await UpsertCopyAsync(connection, transaction, table, group.Values, copies++, cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return written;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> TouchAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
+        ByKeyAsync(keys, static sql => sql.Touch, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
+        ByKeyAsync(keys, static sql => sql.Delete, cancellationToken);
+
+    /// <summary>Counts the vectors stored for a model and entity type (the numerator of a model's coverage).</summary>
+    public async ValueTask<long> CountAsync(string entityType, string model, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entityType);
+        await using var command = _dataSource.CreateCommand(StatementsFor(GetTable(model)).Count);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Lists the entity ids stored for a model and entity type in ordinal order, one page at a time (keyset
+    /// pagination: pass the last id of a page as <paramref name="after"/> to get the next).</summary>
+    public async ValueTask<IReadOnlyList<string>> ListEntityIdsAsync(
+        string entityType, string model, string? after = null, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entityType);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var command = _dataSource.CreateCommand(StatementsFor(GetTable(model)).ListIds);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = after, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        var ids = new List<string>(Math.Min(limit, 1024));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
+    /// <summary>Deletes every vector of a model (retiring it). Only ever called on request.</summary>
+    /// <returns>The number of rows deleted.</returns>
+    public async ValueTask<int> DeleteModelAsync(string model, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand(StatementsFor(GetTable(model)).DeleteModel);
+        command.CommandTimeout = 0;
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<int> ByKeyAsync(
+        IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, Func<Sql, string> statement, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        if (keys.Count == 0)
+        {
+            return 0;
+        }
+
+        var groups = new Dictionary<EmbeddingTable, List<(EmbeddingTaskKey Key, long Generation)>>();
+        foreach (var entry in keys)
+        {
+            var table = TableFor(entry.Key);
+            if (!groups.TryGetValue(table, out var group))
+            {
+                groups[table] = group = [];
+            }
+
+            group.Add(entry);
+        }
+
+        // One round trip for every table: a batch runs as one implicit transaction.
+        await using var batch = _dataSource.CreateBatch();
+        foreach (var (table, group) in groups)
+        {
+            var command = new NpgsqlBatchCommand(statement(StatementsFor(table)));
+            command.Parameters.Add(Text([.. group.Select(k => k.Key.EntityType)]));
+            command.Parameters.Add(Text([.. group.Select(k => k.Key.EntityId)]));
+            command.Parameters.Add(Text([.. group.Select(k => k.Key.Model)]));
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. group.Select(k => k.Generation)] });
+            batch.BatchCommands.Add(command);
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        var affected = 0;
+        foreach (var command in batch.BatchCommands)
+        {
+            affected += command.RecordsAffected;
+        }
+
+        return affected;
+    }
+
+    private async Task<int> UpsertUnnestAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, CancellationToken cancellationToken)
+    {
+        var count = records.Count;
+        var entityTypes = new string[count];
+        var entityIds = new string[count];
+        var models = new string[count];
+        var vectors = new HalfVector[count];
+        var hashes = new byte[count][];
+        var generations = new long[count];
+        var i = 0;
+        foreach (var record in records)
+        {
+            entityTypes[i] = record.Key.EntityType;
+            entityIds[i] = record.Key.EntityId;
+            models[i] = record.Key.Model;
+            vectors[i] = new HalfVector(record.Vector);
+            hashes[i] = record.ContentHash;
+            generations[i] = record.Generation;
+            i++;
+        }
+
+        await using var command = new NpgsqlCommand(StatementsFor(table).UpsertUnnest, connection, transaction);
+        command.Parameters.Add(Text(entityTypes));
+        command.Parameters.Add(Text(entityIds));
+        command.Parameters.Add(Text(models));
+        command.Parameters.Add(new NpgsqlParameter<HalfVector[]> { TypedValue = vectors, DataTypeName = "halfvec[]" });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = hashes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = generations });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<int> UpsertCopyAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, int ordinal, CancellationToken cancellationToken)
+    {
+        var staging = "embeddingkit_upsert_" + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging), connection, transaction))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging), cancellationToken).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
+        {
+            foreach (var record in records)
+            {
+                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record.Key.EntityType, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record.Key.EntityId, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record.Key.Model, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(new HalfVector(record.Vector), "halfvec", cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record.ContentHash, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record.Generation, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+            }
+
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var merge = new NpgsqlCommand(StatementsFor(table).UpsertFrom(staging), connection, transaction);
+        return await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private EmbeddingTable TableFor(EmbeddingTaskKey key)
+    {
+        if (key.EntityType is null || key.EntityId is null || key.Model is null)
+        {
+            throw new ArgumentException("An embedding key has a null entity type, entity id or model.", nameof(key));
+        }
+
+        return GetTable(key.Model);
+    }
+
+    private static void Validate(EmbeddingRecord record, EmbeddingTable table)
+    {
+        if (record.ContentHash is null)
+        {
+            throw new ArgumentException($"The record of {Describe(record.Key)} has no content hash.", nameof(record));
+        }
+
+        if (record.Vector.Length != table.Dimensions)
+        {
+            throw new InvalidVectorException(
+                $"The vector of {Describe(record.Key)} has {record.Vector.Length} dimensions, but {table} holds halfvec({table.Dimensions}).");
+        }
+
+        var span = record.Vector.Span;
+        for (var i = 0; i < span.Length; i++)
+        {
+            if (!Half.IsFinite(span[i]))
+            {
+                throw new InvalidVectorException($"The vector of {Describe(record.Key)} holds {span[i]} at index {i}; only finite fp16 values can be stored.");
+            }
+        }
+    }
+
+    private static string Describe(EmbeddingTaskKey key) => $"({key.EntityType}, {key.EntityId}, {key.Model})";
+
+    private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(table, static t => new Sql(t));
+
+    private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return model => tables.TryGetValue(model, out var table) ? table : null;
+    }
+
+    private static NpgsqlParameter<string[]> Text(string[] values) => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+
+    /// <summary>The statements of one table, with its qualified name spliced in once (validated and quoted).</summary>
+    private sealed class Sql(EmbeddingTable table)
+    {
+        private readonly string _t = table.QualifiedName;
+
+        private const string Columns = "entity_type, entity_id, model, embedding, content_hash, generation";
+
+        // The generation guard: an older generation never overwrites a newer one; an equal one may (a retry of the
+        // same task writes the same content).
+        private const string OnConflict = """
+            ON CONFLICT (entity_type, entity_id, model) DO UPDATE SET
+                embedding = excluded.embedding, content_hash = excluded.content_hash,
+                generation = excluded.generation, updated_at = now()
+            WHERE stored.generation <= excluded.generation
+            """;
+
+        // Duplicate keys in one batch are folded to their newest generation (UPDATE … FROM would pick one at random).
+        private const string Keys = """
+            (SELECT entity_type, entity_id, model, max(generation) AS generation
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(entity_type, entity_id, model, generation)
+             GROUP BY entity_type, entity_id, model) AS i
+            """;
+
+        private const string KeyMatch = "stored.entity_type = i.entity_type AND stored.entity_id = i.entity_id AND stored.model = i.model";
+
+        public string GetStates => field ??= $"""
+            SELECT entity_id, content_hash, generation FROM {_t}
+            WHERE entity_type = $1 AND model = $2 AND entity_id = ANY($3)
+            """;
+
+        public string UpsertUnnest => field ??= $"""
+            INSERT INTO {_t} AS stored ({Columns})
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::halfvec[], $5::bytea[], $6::bigint[])
+            {OnConflict}
+            """;
+
+        public string UpsertFrom(string staging) => $"""
+            INSERT INTO {_t} AS stored ({Columns})
+            SELECT {Columns} FROM {PostgresIdentifier.Quote(staging)}
+            {OnConflict}
+            """;
+
+        public static string CreateStaging(string staging) => $"""
+            CREATE TEMP TABLE {PostgresIdentifier.Quote(staging)} (
+                entity_type text, entity_id text, model text, embedding halfvec, content_hash bytea, generation bigint
+            ) ON COMMIT DROP
+            """;
+
+        public static string CopyStaging(string staging) => $"COPY {PostgresIdentifier.Quote(staging)} ({Columns}) FROM STDIN (FORMAT BINARY)";
+
+        // Touch leaves updated_at alone: it is when the vector was last written.
+        public string Touch => field ??= $"""
+            UPDATE {_t} AS stored SET generation = i.generation
+            FROM {Keys}
+            WHERE {KeyMatch} AND stored.generation < i.generation
+            """;
+
+        public string Delete => field ??= $"""
+            DELETE FROM {_t} AS stored USING {Keys}
+            WHERE {KeyMatch} AND stored.generation <= i.generation
+            """;
+
+        public string Count => field ??= $"SELECT count(*) FROM {_t} WHERE entity_type = $1 AND model = $2";
+
+        public string ListIds => field ??= $"""
+            SELECT entity_id FROM {_t}
+            WHERE entity_type = $1 AND model = $2 AND ($3::text IS NULL OR entity_id > $3)
+            ORDER BY entity_id
+            LIMIT $4
+            """;
+
+        public string DeleteModel => field ??= $"DELETE FROM {_t} WHERE model = $1";
+    }
+}
