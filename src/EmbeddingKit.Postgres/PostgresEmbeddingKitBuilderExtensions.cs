@@ -1,0 +1,65 @@
+using EmbeddingKit.Postgres;
+using EmbeddingKit.Postgres.Migrations;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Postgres.Tasks;
+using EmbeddingKit.Runtime;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EmbeddingKit.Hosting;
+
+/// <summary>Plugs PostgreSQL into <see cref="EmbeddingKitBuilder"/>: the task queue, the enqueue signal and, unless the
+/// host registered its own, the reference pgvector storage.</summary>
+public static class PostgresEmbeddingKitBuilderExtensions
+{
+    /// <summary>
+    /// Uses PostgreSQL for the queue (in <paramref name="schema"/>) and, unless an <see cref="IEmbeddingStorage"/> is
+    /// already registered, <see cref="PgvectorEmbeddingStorage"/> with one table per dimension in the same schema.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="dataSource">The database (build it with <c>UseVector()</c> for the storage).</param>
+    /// <param name="schema">The host's schema for EmbeddingKit's tables.</param>
+    /// <param name="applyMigrationsOnStart">Apply migrations when the host starts (before the worker).</param>
+    /// <param name="configureQueue">Adjusts queue options.</param>
+    public static EmbeddingKitBuilder UsePostgres(this EmbeddingKitBuilder builder, NpgsqlDataSource dataSource, string schema, bool applyMigrationsOnStart = false, Action<PostgresTaskQueueOptions>? configureQueue = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(dataSource);
+        PostgresIdentifier.Validate(schema, nameof(schema));
+        var options = new PostgresTaskQueueOptions();
+        configureQueue?.Invoke(options);
+        options.Validate();
+        var services = builder.Services;
+        services.TryAddSingleton(dataSource);
+        services.TryAddSingleton(_ => new PostgresEmbeddingTaskQueue(dataSource, schema, options));
+        services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
+        services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
+        services.TryAddSingleton<IEmbeddingStorage>(sp =>
+        {
+            var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
+            return new PgvectorEmbeddingStorage(dataSource, model =>
+                registry.TryGet(model, out var definition)
+                    ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
+                    : null);
+        });
+        if (applyMigrationsOnStart)
+        {
+            // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(new MigrationHostedService(dataSource, schema)));
+        }
+
+        return builder;
+    }
+
+    private sealed class MigrationHostedService(NpgsqlDataSource dataSource, string schema) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
