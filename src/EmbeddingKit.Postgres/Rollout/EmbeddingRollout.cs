@@ -1,0 +1,236 @@
+using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Postgres.Tasks;
+using EmbeddingKit.Tasks;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace EmbeddingKit.Postgres.Rollout;
+
+/// <summary>
+/// Changing models safely: dual-write (enqueue for both), backfill, coverage, the switch of the active search model per
+/// entity type (refused below a threshold unless forced), per-model search settings, and retiring a model — which
+/// happens only when asked, never because a process does not know a model.
+/// </summary>
+public sealed class EmbeddingRollout
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PgvectorEmbeddingStorage _storage;
+    private readonly PostgresEmbeddingTaskQueue _queue;
+    private readonly string _active;
+    private readonly string _settings;
+    private readonly string _tasks;
+    private readonly string _dead;
+
+    /// <summary>Creates the rollout helper over a migrated schema.</summary>
+    public EmbeddingRollout(NpgsqlDataSource dataSource, string schema, PgvectorEmbeddingStorage storage, PostgresEmbeddingTaskQueue queue)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        ArgumentNullException.ThrowIfNull(storage);
+        ArgumentNullException.ThrowIfNull(queue);
+        var quoted = PostgresIdentifier.Quote(schema, nameof(schema));
+        _dataSource = dataSource;
+        _storage = storage;
+        _queue = queue;
+        _active = quoted + ".embeddingkit_active_models";
+        _settings = quoted + ".embeddingkit_model_settings";
+        _tasks = quoted + ".embeddingkit_embedding_tasks";
+        _dead = quoted + ".embeddingkit_embedding_tasks_dead";
+    }
+
+    /// <summary>The active model of an entity type, or null when none was activated.</summary>
+    public async ValueTask<ActiveModel?> GetActiveAsync(string entityType, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        await using var command = _dataSource.CreateCommand($"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} WHERE entity_type = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadActive(reader) : null;
+    }
+
+    /// <summary>Every entity type's active model.</summary>
+    public async ValueTask<IReadOnlyList<ActiveModel>> ListActiveAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand($"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} ORDER BY entity_type");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var list = new List<ActiveModel>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(ReadActive(reader));
+        }
+
+        return list;
+    }
+
+    /// <summary>How many of <paramref name="totalEntities"/> entities the model has a stored vector for.</summary>
+    /// <param name="entityType">The entity type.</param>
+    /// <param name="model">The model.</param>
+    /// <param name="totalEntities">The host's count of entities of the type (it owns them).</param>
+    /// <param name="cancellationToken">Cancels the count.</param>
+    public async ValueTask<ModelCoverage> GetCoverageAsync(string entityType, string model, long totalEntities, CancellationToken cancellationToken = default)
+    {
+        var stored = await _storage.CountAsync(entityType, model, cancellationToken).ConfigureAwait(false);
+        return new ModelCoverage(entityType, model, stored, totalEntities);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="model"/> the model search answers with for <paramref name="entityType"/>; the current one
+    /// becomes the fallback. Refused with <see cref="CoverageTooLowException"/> when the model covers less than
+    /// <paramref name="minCoverage"/> of the entities, unless <paramref name="force"/>.
+    /// </summary>
+    public async ValueTask<ActiveModel> ActivateAsync(string entityType, string model, long totalEntities, double minCoverage = 1.0, bool force = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minCoverage, 0);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(minCoverage, 1);
+        var coverage = await GetCoverageAsync(entityType, model, totalEntities, cancellationToken).ConfigureAwait(false);
+        if (coverage.Ratio < minCoverage && !force)
+        {
+            throw new CoverageTooLowException(coverage, minCoverage);
+        }
+
+        await using var command = _dataSource.CreateCommand($"""
+            INSERT INTO {_active} AS a (entity_type, model, previous_model, coverage, forced)
+            VALUES ($1, $2, NULL, $3, $4)
+            ON CONFLICT (entity_type) DO UPDATE SET
+                previous_model = CASE WHEN a.model = excluded.model THEN a.previous_model ELSE a.model END,
+                model = excluded.model, coverage = excluded.coverage, forced = excluded.forced, switched_at = now()
+            RETURNING entity_type, model, previous_model, coverage, forced, switched_at
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage.Ratio });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = coverage.Ratio < minCoverage });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return ReadActive(reader);
+    }
+
+    /// <summary>
+    /// Enqueues a model's embedding of entities, in batches, at a low priority so live updates go first. With
+    /// <paramref name="missingOnly"/>, only entities without a stored vector of the model are enqueued, so an interrupted
+    /// backfill resumes where it stopped.
+    /// </summary>
+    /// <returns>The number of tasks enqueued.</returns>
+    public async ValueTask<long> BackfillAsync(
+        string entityType, string model, IAsyncEnumerable<string> entityIds, bool missingOnly = true, int batchSize = 1_000, short priority = 10,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entityIds);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        long enqueued = 0;
+        var batch = new List<string>(batchSize);
+        await foreach (var id in entityIds.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            batch.Add(id);
+            if (batch.Count == batchSize)
+            {
+                enqueued += await FlushAsync().ConfigureAwait(false);
+            }
+        }
+
+        enqueued += await FlushAsync().ConfigureAwait(false);
+        return enqueued;
+
+        async Task<int> FlushAsync()
+        {
+            if (batch.Count == 0)
+            {
+                return 0;
+            }
+
+            IEnumerable<string> ids = batch;
+            if (missingOnly)
+            {
+                var stored = await _storage.GetStatesAsync(entityType, model, batch, cancellationToken).ConfigureAwait(false);
+                ids = batch.Where(id => !stored.ContainsKey(id));
+            }
+
+            var requests = ids.Select(id => new EnqueueRequest(entityType, id, model) { Priority = priority }).ToList();
+            var written = await _queue.EnqueueAsync(requests, cancellationToken).ConfigureAwait(false);
+            batch.Clear();
+            progress?.Report(written);
+            return written;
+        }
+    }
+
+    /// <summary>
+    /// Retires a model: deletes its stored vectors and its tasks. Refused while it is active for an entity type, unless
+    /// <paramref name="force"/>. Its indexes go with <see cref="EmbeddingIndexManager.DropModelIndexesAsync"/>.
+    /// </summary>
+    /// <returns>Vectors deleted and tasks deleted.</returns>
+    public async ValueTask<(int Vectors, int Tasks)> RetireModelAsync(string model, bool force = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        var active = await ListActiveAsync(cancellationToken).ConfigureAwait(false);
+        if (!force && active.FirstOrDefault(a => a.Model == model) is { } inUse)
+        {
+            throw new InvalidOperationException($"Model '{model}' is the active search model of {inUse.EntityType}; activate another model first.");
+        }
+
+        var vectors = await _storage.DeleteModelAsync(model, cancellationToken).ConfigureAwait(false);
+        var tasks = await _queue.DeleteModelTasksAsync(model, cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand($"""
+            UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1;
+            DELETE FROM {_settings} WHERE model = $1;
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return (vectors, tasks);
+    }
+
+    /// <summary>The saved search settings of a model, or null.</summary>
+    public async ValueTask<ModelSearchSettings?> GetSearchSettingsAsync(string model, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand($"SELECT path, oversample, ef_search, recall FROM {_settings} WHERE model = $1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var path = reader.GetString(0) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage;
+        return new ModelSearchSettings(model, path, reader.GetInt32(1), reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetDouble(3));
+    }
+
+    /// <summary>Saves a model's search settings (for example the tuner's recommendation).</summary>
+    public async ValueTask SaveSearchSettingsAsync(string model, SearchPath path, int oversample, int efSearch, double? recall = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        ArgumentOutOfRangeException.ThrowIfLessThan(oversample, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(efSearch, 1);
+        await using var command = _dataSource.CreateCommand($"""
+            INSERT INTO {_settings} (model, path, oversample, ef_search, recall) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (model) DO UPDATE SET path = excluded.path, oversample = excluded.oversample,
+                ef_search = excluded.ef_search, recall = excluded.recall, tuned_at = now()
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = path == SearchPath.Hnsw ? "hnsw" : "two-stage" });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = oversample });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = efSearch });
+        command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the model still has outstanding or dead tasks for the entity type (coverage is incomplete).</summary>
+    public async ValueTask<bool> HasPendingWorkAsync(string entityType, string model, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand($"""
+            SELECT EXISTS (SELECT 1 FROM {_tasks} WHERE model = $2 AND entity_type = $1)
+                OR EXISTS (SELECT 1 FROM {_dead} WHERE entity_type = $1 AND model = $2)
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private static ActiveModel ReadActive(NpgsqlDataReader reader) => new(
+        reader.GetString(0),
+        reader.GetString(1),
+        reader.IsDBNull(2) ? null : reader.GetString(2),
+        reader.IsDBNull(3) ? null : reader.GetDouble(3),
+        reader.GetBoolean(4),
+        reader.GetFieldValue<DateTimeOffset>(5));
+}

@@ -1,0 +1,127 @@
+using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Runtime;
+
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>
+/// Search as a host calls it: embeds the query with the entity type's active model (normalized, with the model's query
+/// prefix and options), runs the model's search path with its saved oversample and <c>ef_search</c>, and, while the
+/// active model's coverage is incomplete, mixes in hits from the previous model or the host's lexical search for entities
+/// the active model has not embedded yet.
+/// </summary>
+/// <remarks>Scores of different models are not comparable, so fallback hits are interleaved by rank with the active
+/// model's hits rather than merged by score.</remarks>
+public sealed class EmbeddingSearchService
+{
+    private readonly EmbeddingRuntime _runtime;
+    private readonly PgvectorSearch _search;
+    private readonly EmbeddingRollout _rollout;
+    private readonly PgvectorEmbeddingStorage _storage;
+    private readonly ILexicalSearch? _lexical;
+
+    /// <summary>Creates the service.</summary>
+    /// <param name="runtime">Embeds queries (its registry knows the models).</param>
+    /// <param name="search">Runs vector queries.</param>
+    /// <param name="rollout">Knows the active model and each model's settings.</param>
+    /// <param name="storage">The storage (its tables, and which entities a model covers).</param>
+    /// <param name="lexical">The host's lexical fallback, if any.</param>
+    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(search);
+        ArgumentNullException.ThrowIfNull(rollout);
+        ArgumentNullException.ThrowIfNull(storage);
+        _runtime = runtime;
+        _search = search;
+        _rollout = rollout;
+        _storage = storage;
+        _lexical = lexical;
+    }
+
+    /// <summary>Searches an entity type.</summary>
+    /// <param name="query">The query text.</param>
+    /// <param name="entityType">The entity type.</param>
+    /// <param name="k">How many hits (1 to 1,000).</param>
+    /// <param name="model">A model to use instead of the active one (no fallback then).</param>
+    /// <param name="path">A path to use instead of the model's saved one.</param>
+    /// <param name="entityIds">Only these entities (an allow-list filter), when given.</param>
+    /// <param name="cancellationToken">Cancels the search.</param>
+    /// <exception cref="ArgumentException">No model is active for the entity type and none was given, or the model is not
+    /// registered in this process.</exception>
+    public async ValueTask<EmbeddingSearchResult> SearchAsync(
+        string query, string entityType, int k = 10, string? model = null, SearchPath? path = null, IReadOnlyCollection<string>? entityIds = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(query);
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        var active = model is null ? await _rollout.GetActiveAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var writeModels = _runtime.Registry.WriteModels;
+        var modelName = model ?? active?.Model ?? (writeModels.Count > 0 ? writeModels[0] : null)
+            ?? throw new ArgumentException($"No model is active for {entityType} and none was given.", nameof(model));
+        if (!_runtime.Registry.TryGet(modelName, out _))
+        {
+            throw new ArgumentException($"The model '{modelName}' is not registered in this process.", nameof(model));
+        }
+
+        var hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, cancellationToken).ConfigureAwait(false);
+        if (model is not null || !await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false))
+        {
+            return new EmbeddingSearchResult(entityType, modelName, hits, false);
+        }
+
+        // Coverage is incomplete: find candidates the active model cannot, and keep those it has not embedded.
+        IReadOnlyList<EmbeddingSearchHit> fallback = [];
+        if (active?.PreviousModel is { } previous && _runtime.Registry.TryGet(previous, out _))
+        {
+            fallback = [.. (await VectorSearchAsync(previous, query, entityType, k, null, entityIds, cancellationToken).ConfigureAwait(false))
+                .Select(h => h with { Path = "fallback-model" })];
+        }
+        else if (_lexical is not null)
+        {
+            var ids = await _lexical.SearchAsync(query, entityType, k, cancellationToken).ConfigureAwait(false);
+            fallback = [.. ids.Where(id => entityIds is null || entityIds.Contains(id)).Select((id, rank) => new EmbeddingSearchHit(id, 1.0 / (rank + 1), null, "fallback-lexical"))];
+        }
+
+        if (fallback.Count == 0)
+        {
+            return new EmbeddingSearchResult(entityType, modelName, hits, false);
+        }
+
+        var covered = await _storage.GetStatesAsync(entityType, modelName, [.. fallback.Select(h => h.EntityId)], cancellationToken).ConfigureAwait(false);
+        var uncovered = fallback.Where(h => !covered.ContainsKey(h.EntityId)).ToList();
+        var merged = new List<EmbeddingSearchHit>(k);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; merged.Count < k && (i < hits.Count || i < uncovered.Count); i++)
+        {
+            foreach (var hit in new[] { i < hits.Count ? hits[i] : null, i < uncovered.Count ? uncovered[i] : null })
+            {
+                if (hit is not null && merged.Count < k && seen.Add(hit.EntityId))
+                {
+                    merged.Add(hit);
+                }
+            }
+        }
+
+        return new EmbeddingSearchResult(entityType, modelName, merged, uncovered.Count > 0);
+    }
+
+    private async ValueTask<IReadOnlyList<EmbeddingSearchHit>> VectorSearchAsync(
+        string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, CancellationToken cancellationToken)
+    {
+        var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var options = new VectorSearchOptions
+        {
+            K = k,
+            Path = path ?? settings?.Path ?? SearchPath.TwoStage,
+            Oversample = settings?.Oversample ?? VectorSearchDefaults.Oversample,
+            EfSearch = settings?.EfSearch ?? VectorSearchDefaults.EfSearch,
+            EntityType = entityType,
+            EntityIds = entityIds,
+        };
+        var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
+        var result = await _search.SearchAsync(_storage.GetTable(model), model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var pathName = result.Path switch { SearchPath.Hnsw => "hnsw", SearchPath.Exact => "exact", _ => "two-stage" };
+        return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];
+    }
+}
