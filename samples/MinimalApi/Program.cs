@@ -1,0 +1,97 @@
+using EmbeddingKit.Hosting;
+using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Postgres.Tasks;
+using EmbeddingKit.Runtime;
+using EmbeddingKit.Samples;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using MinimalApi;
+using Npgsql;
+
+var builder = WebApplication.CreateBuilder(args);
+
+// Configuration: appsettings.json, then environment variables (ConnectionStrings__EmbeddingKit, EmbeddingKit__Schema,
+// EmbeddingKit__Embedder__BaseUrl, EmbeddingKit__Worker__Concurrency, ...), then the command line.
+var connectionString = builder.Configuration.GetConnectionString("EmbeddingKit")
+    ?? throw new InvalidOperationException("Set ConnectionStrings:EmbeddingKit.");
+var schema = builder.Configuration["EmbeddingKit:Schema"] ?? "minimalapi";
+var model = SampleEmbedder.FromConfiguration(builder.Configuration.GetSection("EmbeddingKit:Embedder"));
+
+var dataSourceBuilder = new NpgsqlDataSourceBuilder(connectionString);
+dataSourceBuilder.UseVector();
+var dataSource = dataSourceBuilder.Build();
+
+// #region registration
+builder.Services.AddSingleton(new ArticleStore(dataSource, schema));
+builder.Services.AddEmbeddingKit(kit => kit
+    .AddModel(model)
+    .UseDocumentBuilder<ArticleDocuments>()
+    .UsePostgres(dataSource, schema, applyMigrationsOnStart: true)
+    .AddWorker());                                  // options from "EmbeddingKit:Worker"
+builder.Services.AddHostedService<StartupTasks>();  // the articles table and the search indexes, after migrations
+// #endregion registration
+
+// #region search-registration
+// Search: the reference storage, the rollout state (active model per entity type) and the host's lexical fallback.
+builder.Services.AddSingleton(sp => (PgvectorEmbeddingStorage)sp.GetRequiredService<IEmbeddingStorage>());
+builder.Services.AddSingleton(sp => new EmbeddingRollout(
+    dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
+builder.Services.AddSingleton<ILexicalSearch, ArticleLexicalSearch>();
+builder.Services.AddSingleton(sp => new EmbeddingSearchService(
+    sp.GetRequiredService<EmbeddingRuntime>(),
+    new PgvectorSearch(dataSource),
+    sp.GetRequiredService<EmbeddingRollout>(),
+    sp.GetRequiredService<PgvectorEmbeddingStorage>(),
+    sp.GetRequiredService<ILexicalSearch>()));
+// #endregion search-registration
+
+var app = builder.Build();
+
+// #region write-and-enqueue
+app.MapPost("/articles", async (NewArticle article, ArticleStore articles, PostgresEmbeddingTaskQueue queue, EmbeddingModelRegistry models, CancellationToken ct) =>
+{
+    if (string.IsNullOrWhiteSpace(article.Title) || string.IsNullOrWhiteSpace(article.Body))
+    {
+        return Results.ValidationProblem(new Dictionary<string, string[]> { ["article"] = ["Title and body are required."] });
+    }
+
+    // The article and its embedding task commit together or not at all: no lost update, no orphan task.
+    await using var connection = await dataSource.OpenConnectionAsync(ct);
+    await using var transaction = await connection.BeginTransactionAsync(ct);
+    var id = await articles.InsertAsync(article, connection, transaction, ct);
+    var requests = models.WriteModels
+        .Select(m => new EnqueueRequest(ArticleStore.EntityType, id.ToString(System.Globalization.CultureInfo.InvariantCulture), m))
+        .ToList();
+    await queue.EnqueueAsync(requests, connection, transaction, ct);
+    await transaction.CommitAsync(ct);
+    return Results.Created($"/articles/{id}", new { id });
+});
+// #endregion write-and-enqueue
+
+// #region search
+app.MapGet("/search", async (string q, int? k, EmbeddingSearchService search, ArticleStore articles, CancellationToken ct) =>
+{
+    if (string.IsNullOrWhiteSpace(q))
+    {
+        return Results.ValidationProblem(new Dictionary<string, string[]> { ["q"] = ["A query is required."] });
+    }
+
+    // Two-stage search with the active model (binary-quantized candidates, fp16 rescoring); while some articles are
+    // not embedded yet, the lexical fallback fills in for them (their hits have Path = "fallback-lexical").
+    var result = await search.SearchAsync(q, ArticleStore.EntityType, Math.Clamp(k ?? 10, 1, 100), cancellationToken: ct);
+    var ids = result.Hits.Select(h => long.Parse(h.EntityId, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+    var titles = await articles.GetTitlesAsync(ids, ct);
+    var hits = result.Hits.Zip(ids)
+        .Where(pair => titles.ContainsKey(pair.Second))
+        .Select(pair => new ArticleHit(pair.Second, titles[pair.Second], pair.First.Score, pair.First.Model, pair.First.Path))
+        .ToList();
+    return Results.Ok(new SearchResponse(result.Model, result.FallbackUsed, hits));
+});
+// #endregion search
+
+app.MapGet("/health", () => Results.Ok("ok"));
+
+await app.RunAsync();
+await dataSource.DisposeAsync();
