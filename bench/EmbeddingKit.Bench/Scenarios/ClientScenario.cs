@@ -23,6 +23,8 @@ internal sealed class ClientScenario : IBenchScenario
     private const int Count = 100;
     private const int Dims = 1536;
     private const string Model = "text-embedding-3-small";
+    private const int Rounds = 12;
+    private static readonly TimeSpan Window = TimeSpan.FromMilliseconds(250);
 
     public string Name => "client";
 
@@ -35,7 +37,6 @@ internal sealed class ClientScenario : IBenchScenario
         var inputs = BenchCanned.Inputs(Count);
         var base64Body = FakeResponseBodies.Create(vectors, base64: true, Model, promptTokens: 200);
         var floatBody = FakeResponseBodies.Create(vectors, base64: false, Model, promptTokens: 200);
-        var duration = TimeSpan.FromSeconds(2);
         var endpoint = new Uri("http://canned.invalid/v1");
 
         // --- In memory, base64 ---
@@ -48,18 +49,22 @@ internal sealed class ClientScenario : IBenchScenario
         Check("meai", vectors, (await meaiBase64.GenerateAsync(inputs, cancellationToken: cancellationToken)).Select(e => e.Vector));
         context.Log.WriteLine("  bit-exact check passed for EmbeddingKit, OpenAI SDK and MEAI (base64)");
 
-        var ek = await BestAsync(() => Measure.AsyncAsync(() => ekBase64.GenerateAsync(inputs, cancellationToken: cancellationToken), duration));
-        var sdk = await BestAsync(() => Measure.AsyncAsync(() => sdkBase64.GenerateEmbeddingsAsync(inputs, cancellationToken: cancellationToken), duration));
-        var meai = await BestAsync(() => Measure.AsyncAsync(() => meaiBase64.GenerateAsync(inputs, cancellationToken: cancellationToken), duration));
-
         // Parser alone, body already in memory (what a reused buffer costs).
         var destination = new float[]?[Count];
         var info = new ProviderCallInfo("bench", Model, System.Net.HttpStatusCode.OK, null);
-        var parser = Measure.BestOf(3, () => Measure.Sync(() =>
-        {
-            Array.Clear(destination);
-            EmbeddingResponseParser.Parse(base64Body, destination, Dims, info);
-        }, duration, warmup: 50));
+        var runs = await Measure.InterleavedAsync(
+        [
+            () => ekBase64.GenerateAsync(inputs, cancellationToken: cancellationToken),
+            () => sdkBase64.GenerateEmbeddingsAsync(inputs, cancellationToken: cancellationToken),
+            () => meaiBase64.GenerateAsync(inputs, cancellationToken: cancellationToken),
+            () =>
+            {
+                Array.Clear(destination);
+                EmbeddingResponseParser.Parse(base64Body, destination, Dims, info);
+                return Task.CompletedTask;
+            },
+        ], Rounds, Window);
+        var (ek, sdk, meai, parser) = (runs[0], runs[1], runs[2], runs[3]);
 
         result.Metrics["decode_us_per_vector"] = Round(ek.NsPerOp / Count / 1000);
         result.Metrics["openai_sdk_decode_us_per_vector"] = Round(sdk.NsPerOp / Count / 1000);
@@ -81,21 +86,22 @@ internal sealed class ClientScenario : IBenchScenario
         // --- In memory, float JSON (a provider that ignores encoding_format) ---
         using var ekFloat = CreateEmbeddingKit(endpoint, new HttpClient(new BenchCanned.Handler(floatBody)), EmbeddingEncodingFormat.Base64);
         Check("embeddingkit-float", vectors, (await ekFloat.GenerateAsync(inputs, cancellationToken: cancellationToken)).Select(e => e.Vector));
-        var ekFloatRun = await BestAsync(() => Measure.AsyncAsync(() => ekFloat.GenerateAsync(inputs, cancellationToken: cancellationToken), duration));
-        // Parser-only float decode and the System.Text.Json baseline, interleaved so that machine noise hits both alike.
-        (double NsPerOp, double BytesPerOp) floatParser = (double.MaxValue, 0), stj = (double.MaxValue, 0);
-        for (var round = 0; round < 3; round++)
-        {
-            var p = Measure.Sync(() =>
+        var floatRuns = await Measure.InterleavedAsync(
+        [
+            () => ekFloat.GenerateAsync(inputs, cancellationToken: cancellationToken),
+            () =>
             {
                 Array.Clear(destination);
                 EmbeddingResponseParser.Parse(floatBody, destination, Dims, info);
-            }, duration, warmup: 20);
-            var j = Measure.Sync(() => JsonSerializer.Deserialize(floatBody, BenchJsonContext.Default.FloatResponse), duration, warmup: 20);
-            floatParser = p.NsPerOp < floatParser.NsPerOp ? p : floatParser;
-            stj = j.NsPerOp < stj.NsPerOp ? j : stj;
-        }
-
+                return Task.CompletedTask;
+            },
+            () =>
+            {
+                JsonSerializer.Deserialize(floatBody, BenchJsonContext.Default.FloatResponse);
+                return Task.CompletedTask;
+            },
+        ], Rounds / 2, Window * 2);
+        var (ekFloatRun, floatParser, stj) = (floatRuns[0], floatRuns[1], floatRuns[2]);
         Check("system-text-json-float", vectors, JsonSerializer.Deserialize(floatBody, BenchJsonContext.Default.FloatResponse)!.Data.Select(d => (ReadOnlyMemory<float>)d.Embedding));
         result.Metrics["float_decode_us_per_vector"] = Round(ekFloatRun.NsPerOp / Count / 1000);
         result.Metrics["stj_float_decode_us_per_vector"] = Round(stj.NsPerOp / Count / 1000);
@@ -160,7 +166,7 @@ internal sealed class ClientScenario : IBenchScenario
         }
 
         result.Metrics["speedup_vs_openai_sdk"] = Round(result.Metrics["openai_sdk_decode_us_per_vector"] / result.Metrics["decode_us_per_vector"]);
-        result.Notes["client_method"] = "Stopwatch loops after warm-up, best of 3 runs of 2 s; bytes from GC.GetTotalAllocatedBytes(precise) over the run / embeddings; bit-exact floats checked across all clients";
+        result.Notes["client_method"] = "Stopwatch loops after warm-up; candidates interleaved, 12 rounds of 250 ms (float: 6 of 500 ms), fastest round kept; bytes from GC.GetTotalAllocatedBytes(precise) over the run / embeddings; bit-exact floats checked across all clients";
         result.Notes["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
         return result;
     }
@@ -181,21 +187,6 @@ internal sealed class ClientScenario : IBenchScenario
             Endpoint = endpoint,
             Transport = new HttpClientPipelineTransport(http),
         });
-
-    private static async Task<(double NsPerOp, double BytesPerOp)> BestAsync(Func<Task<(double NsPerOp, double BytesPerOp)>> run)
-    {
-        var best = (NsPerOp: double.MaxValue, BytesPerOp: 0d);
-        for (var i = 0; i < 3; i++)
-        {
-            var r = await run();
-            if (r.NsPerOp < best.NsPerOp)
-            {
-                best = r;
-            }
-        }
-
-        return best;
-    }
 
     private static async Task<double> ThroughputAsync(Func<Task> call, TimeSpan duration, CancellationToken cancellationToken)
     {
