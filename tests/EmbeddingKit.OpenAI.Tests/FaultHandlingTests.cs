@@ -103,6 +103,20 @@ public sealed class FaultHandlingTests
     }
 
     [Fact]
+    public async Task GenerateAsync_Redirect_NotFollowedAndReportedAsConfiguration()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        server.SetFaultRate(FakeFault.Redirect, 1);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server));
+
+        var ex = await Assert.ThrowsAsync<EmbeddingConfigurationException>(() => generator.GenerateAsync(["one"], cancellationToken: Ct));
+
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, ex.StatusCode);
+        Assert.Contains("redirects are not followed", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, server.RequestCount);
+    }
+
+    [Fact]
     public async Task GenerateAsync_WrongDimensions_ThrowsNonRetryableResponseException()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
