@@ -7,6 +7,9 @@ public sealed class FaultHandlingTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    // Only the hang needs a short attempt timeout; a generous one elsewhere keeps a loaded machine from adding attempts.
+    internal static TimeSpan TimeoutFor(FakeFault fault) => fault == FakeFault.Hang ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(30);
+
     public static TheoryData<FakeFault> RetriedFaults =>
     [
         FakeFault.RateLimited, FakeFault.InternalServerError, FakeFault.ServiceUnavailable, FakeFault.RequestTimeout,
@@ -20,8 +23,7 @@ public sealed class FaultHandlingTests
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
         server.InjectFault(fault);
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(
-            TestOptions.For(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(500)));
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o => o.RequestTimeout = TimeoutFor(fault)));
         var texts = TestOptions.Texts(3);
 
         var result = await generator.GenerateAsync(texts, cancellationToken: Ct);
@@ -54,7 +56,7 @@ public sealed class FaultHandlingTests
         using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
         {
             o.MaxAttempts = 3;
-            o.RequestTimeout = TimeSpan.FromMilliseconds(300);
+            o.RequestTimeout = TimeoutFor(fault);
         }));
 
         var ex = await Assert.ThrowsAnyAsync<EmbeddingProviderException>(() => generator.GenerateAsync(TestOptions.Texts(3), cancellationToken: Ct));
