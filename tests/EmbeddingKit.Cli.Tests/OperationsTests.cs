@@ -132,6 +132,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
         await ExecuteAsync("DELETE FROM {s}.embeddingkit_embedding_tasks WHERE model = 'hashing-64' AND entity_id >= 'd005'");
         Assert.Equal(0, (await RunAsync("work", "--model", "hashing-64", "--until-idle")).ExitCode);
         Assert.Equal(5L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64"));
+        Assert.Equal(5, (await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64", "--json")).Json().GetProperty("enqueued").GetInt64());
 
         var low = await RunAsync("models", "activate", "hashing-64", "--entity-type", "item");
         Assert.Equal(5, low.ExitCode);
@@ -142,7 +143,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
         Assert.Equal("hashing-384", forced.GetProperty("previous_model").GetString());
         Assert.Equal(0.5, forced.GetProperty("coverage").GetDouble());
 
-        // The active model covers d000..d004 only; d009 comes from the previous model.
+        // The active model covers d000..d004 only and has work outstanding; d009 comes from the previous model.
         var search = (await RunAsync("search", "document number 9 about topic 2 and colour 4", "--entity-type", "item", "--json")).Json();
         Assert.Equal("hashing-64", search.GetProperty("model").GetString());
         Assert.True(search.GetProperty("fallback_used").GetBoolean());
