@@ -18,7 +18,8 @@ internal static class DebianCorpus
     /// <summary>The corpus and where it came from.</summary>
     public sealed record Corpus(IReadOnlyList<SourceDocument> Documents, IReadOnlyList<string> Sources, int Available);
 
-    /// <summary>Reads the corpus. With a <paramref name="limit"/>, takes an evenly spaced sample (by package name) of that size.</summary>
+    /// <summary>Reads the corpus. With a <paramref name="limit"/> below the number available, takes that many: installed
+    /// packages first, then applications and tools, then the rest, each class sampled evenly by name.</summary>
     public static async Task<Corpus> ReadAsync(int? limit, CancellationToken cancellationToken)
     {
         var packages = new Dictionary<string, Package>(StringComparer.Ordinal);
@@ -44,10 +45,42 @@ internal static class DebianCorpus
         var chosen = all;
         if (limit is { } n && n < all.Count)
         {
-            chosen = [.. Enumerable.Range(0, n).Select(i => all[(int)((long)i * all.Count / n)])];
+            // Installed packages (with long descriptions) first, then applications and tools, then libraries,
+            // development, documentation and data packages; within a class an evenly spaced sample by name.
+            chosen = [];
+            foreach (var group in all.GroupBy(Rank).OrderBy(g => g.Key))
+            {
+                var members = group.ToList();
+                var room = n - chosen.Count;
+                if (room <= 0)
+                {
+                    break;
+                }
+
+                chosen.AddRange(members.Count <= room ? members : Enumerable.Range(0, room).Select(i => members[(int)((long)i * members.Count / room)]));
+            }
+
+            chosen.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         }
 
         return new Corpus([.. chosen.Select(ToDocument)], sources, all.Count);
+    }
+
+    private static int Rank(Package p)
+    {
+        if (p.LongDescription.Length > 0)
+        {
+            return 0;
+        }
+
+        var name = p.Name;
+        var secondary = name.StartsWith("lib", StringComparison.Ordinal)
+            || name.EndsWith("-dev", StringComparison.Ordinal) || name.EndsWith("-doc", StringComparison.Ordinal)
+            || name.EndsWith("-dbg", StringComparison.Ordinal) || name.EndsWith("-dbgsym", StringComparison.Ordinal)
+            || name.EndsWith("-data", StringComparison.Ordinal) || name.EndsWith("-common", StringComparison.Ordinal)
+            || name.Contains("-l10n-", StringComparison.Ordinal) || name.Contains("-locale-", StringComparison.Ordinal)
+            || name.Contains("-i18n-", StringComparison.Ordinal) || name.Contains("-lang-", StringComparison.Ordinal);
+        return secondary ? 2 : 1;
     }
 
     private static SourceDocument ToDocument(Package p)
