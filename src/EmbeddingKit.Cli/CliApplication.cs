@@ -11,8 +11,19 @@ internal static class CliApplication
     {
         var root = new RootCommand("EmbeddingKit: generate, keep fresh and search embeddings of your data in PostgreSQL.");
         CommonOptions.AddTo(root);
-        root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(IngestCommand.Create());
+        root.Subcommands.Add(EnqueueCommand.Create());
+        root.Subcommands.Add(WorkCommand.Create());
+        root.Subcommands.Add(StatusCommand.Create());
+        root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(TuneCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(EmbedCommand.Create());
+        root.Subcommands.Add(ProvidersCommand.Create());
+        root.Subcommands.Add(RetryDeadCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
         return root;
     }
 
