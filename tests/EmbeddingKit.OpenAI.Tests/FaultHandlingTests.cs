@@ -105,6 +105,23 @@ public sealed class FaultHandlingTests
     }
 
     [Fact]
+    public async Task GenerateAsync_OneBatchFails_CancelsTheOthersAndThrowsTheRealError()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        server.SetFaultRate(FakeFault.Forbidden, 1);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.MaxInputsPerRequest = 2;
+            o.MaxConcurrentRequests = 1;
+        }));
+
+        await Assert.ThrowsAsync<EmbeddingConfigurationException>(() => generator.GenerateAsync(TestOptions.Texts(20), cancellationToken: Ct));
+
+        // Ten batches queued; after the first failure at most the one already admitted is sent.
+        Assert.InRange(server.RequestCount, 1, 2);
+    }
+
+    [Fact]
     public async Task GenerateAsync_Redirect_NotFollowedAndReportedAsConfiguration()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
