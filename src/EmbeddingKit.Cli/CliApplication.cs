@@ -31,6 +31,14 @@ internal static class CliApplication
     {
         var root = BuildRootCommand();
         var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            // Bad usage: one line, not the whole help text (which --help prints).
+            var command = string.Join(' ', parseResult.CommandResult.Command is RootCommand ? [] : [parseResult.CommandResult.Command.Name]);
+            Console.Error.WriteLine($"error: {parseResult.Errors[0].Message.ReplaceLineEndings(" ").Trim()} (see embeddingkit {command}{(command.Length > 0 ? " " : "")}--help)");
+            return 2;
+        }
+
         using var cancellation = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
