@@ -35,7 +35,8 @@ internal static class CliApplication
         {
             // Bad usage: one line, not the whole help text (which --help prints).
             var command = string.Join(' ', parseResult.CommandResult.Command is RootCommand ? [] : [parseResult.CommandResult.Command.Name]);
-            Console.Error.WriteLine($"error: {parseResult.Errors[0].Message.ReplaceLineEndings(" ").Trim()} (see embeddingkit {command}{(command.Length > 0 ? " " : "")}--help)");
+            var messages = string.Join(" ", parseResult.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct(StringComparer.Ordinal));
+            Console.Error.WriteLine($"error: {messages} (see embeddingkit {command}{(command.Length > 0 ? " " : "")}--help)");
             return 2;
         }
 
