@@ -31,6 +31,15 @@ internal static class CliApplication
     {
         var root = BuildRootCommand();
         var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            // Bad usage: one line, not the whole help text (which --help prints).
+            var command = string.Join(' ', parseResult.CommandResult.Command is RootCommand ? [] : [parseResult.CommandResult.Command.Name]);
+            var messages = string.Join(" ", parseResult.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct(StringComparer.Ordinal));
+            Console.Error.WriteLine($"error: {messages} (see embeddingkit {command}{(command.Length > 0 ? " " : "")}--help)");
+            return 2;
+        }
+
         using var cancellation = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {

@@ -50,8 +50,8 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
 
         var result = await Cli.RunAsync("embed", "text", "--provider", "openai-compatible", "--base-url", Fake.BaseUrl.ToString(), "--model", "m", "--api-key", ApiKey);
 
-        Assert.NotEqual(0, result.ExitCode);
-        Assert.StartsWith("error: ", result.Error, StringComparison.Ordinal);
+        Assert.Equal(4, result.ExitCode);
+        Assert.StartsWith("error: Embedding", result.Error, StringComparison.Ordinal);
         Assert.Single(result.Error.Trim().Split('\n'));
         AssertNoSecret(result);
     }

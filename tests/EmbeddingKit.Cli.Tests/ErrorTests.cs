@@ -68,6 +68,13 @@ public sealed class ErrorTests(PostgresServer server) : CliTest(server)
     }
 
     [Fact]
+    public async Task BadUsage_OneLineInsteadOfTheHelp_Exit2()
+    {
+        AssertOneLineError(await Cli.RunAsync("search", "text"), 2, "Option '--entity-type' is required. (see embeddingkit search --help)");
+        AssertOneLineError(await Cli.RunAsync("nosuch"), 2, "nosuch");
+    }
+
+    [Fact]
     public async Task MissingFile_Exit2()
     {
         AssertOneLineError(await RunAsync("ingest", Path.Combine(Folder, "nope.jsonl"), "--entity-type", "item"), 2, "no such file or folder");

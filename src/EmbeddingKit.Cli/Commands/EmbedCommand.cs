@@ -42,7 +42,15 @@ internal static class EmbedCommand
             var model = setup.Model;
             var asQuery = parseResult.GetValue(query);
             var prefix = asQuery ? model.QueryPrefix : model.DocumentPrefix;
-            var generated = await model.Generator.GenerateAsync(inputs.Select(t => prefix + t), asQuery ? model.QueryOptions : model.DocumentOptions, cancellationToken);
+            Microsoft.Extensions.AI.GeneratedEmbeddings<Microsoft.Extensions.AI.Embedding<float>> generated;
+            try
+            {
+                generated = await model.Generator.GenerateAsync(inputs.Select(t => prefix + t), asQuery ? model.QueryOptions : model.DocumentOptions, cancellationToken);
+            }
+            catch (EmbeddingKitException e)
+            {
+                throw new CliException($"{e.GetType().Name}: {CliSettings.OneLine(e)}", 4, e);
+            }
             if (generated.Count != inputs.Count)
             {
                 throw new CliException($"the provider returned {generated.Count} embeddings for {inputs.Count} inputs", 4);

@@ -53,7 +53,7 @@ internal static class StatusCommand
                         queue.Outstanding,
                         queue.OldestAge is { } age ? Math.Round(age.TotalSeconds, 1) : null,
                         queue.PausedUntil,
-                        settingsRow is null ? null : new SavedSearchSettings(settingsRow.Path, settingsRow.Oversample, settingsRow.EfSearch, settingsRow.Recall),
+                        settingsRow is null ? null : new SavedSearchSettings(TuneCommand.PathName(settingsRow.Path), settingsRow.Oversample, settingsRow.EfSearch, settingsRow.Recall),
                         [.. dead.Select(d => new DeadError(d.Key.EntityId, d.Error, d.Attempts, d.DiedAt))]));
                 }
 
@@ -106,7 +106,7 @@ internal static class StatusCommand
 
     private sealed record TaskCounts(long Ready, long Scheduled, long Running, long LeaseExpired, long Dead);
 
-    private sealed record SavedSearchSettings(EmbeddingKit.Postgres.Search.SearchPath Path, int Oversample, int EfSearch, double? Recall);
+    private sealed record SavedSearchSettings(string Path, int Oversample, int EfSearch, double? Recall);
 
     private sealed record DeadError(string EntityId, string Error, int Attempts, DateTimeOffset DiedAt);
 }
