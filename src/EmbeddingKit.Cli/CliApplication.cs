@@ -11,8 +11,19 @@ internal static class CliApplication
     {
         var root = new RootCommand("EmbeddingKit: generate, keep fresh and search embeddings of your data in PostgreSQL.");
         CommonOptions.AddTo(root);
-        root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(IngestCommand.Create());
+        root.Subcommands.Add(EnqueueCommand.Create());
+        root.Subcommands.Add(WorkCommand.Create());
+        root.Subcommands.Add(StatusCommand.Create());
+        root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(TuneCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
+        root.Subcommands.Add(EmbedCommand.Create());
+        root.Subcommands.Add(ProvidersCommand.Create());
+        root.Subcommands.Add(RetryDeadCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
         return root;
     }
 
@@ -20,6 +31,15 @@ internal static class CliApplication
     {
         var root = BuildRootCommand();
         var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0)
+        {
+            // Bad usage: one line, not the whole help text (which --help prints).
+            var command = string.Join(' ', parseResult.CommandResult.Command is RootCommand ? [] : [parseResult.CommandResult.Command.Name]);
+            var messages = string.Join(" ", parseResult.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct(StringComparer.Ordinal));
+            Console.Error.WriteLine($"error: {messages} (see embeddingkit {command}{(command.Length > 0 ? " " : "")}--help)");
+            return 2;
+        }
+
         using var cancellation = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {

@@ -1,62 +1,97 @@
 using System.CommandLine;
 using System.Diagnostics;
 using EmbeddingKit.Cli.Infrastructure;
-using EmbeddingKit.Postgres.Migrations;
-using EmbeddingKit.Postgres.Tasks;
-using EmbeddingKit.Tasks;
+using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
 /// <summary><c>embeddingkit demo</c>: the offline end-to-end run a newcomer starts with.</summary>
 internal static class DemoCommand
 {
+    public const string EntityType = "debian-package";
+
+    public const int DefaultLimit = 25_000;
+
+    private static readonly string[] DefaultQueries = ["postgresql database server", "image editing", "python web framework"];
+
     public static Command Create()
     {
-        var command = new Command("demo", "Offline end to end: start a local PostgreSQL with pgvector, migrate, enqueue, process and report.");
+        var limit = new Option<int>("--limit")
+        {
+            Description = "Packages to ingest (default 25,000: installed ones, then applications and tools, sampled evenly; 0 for all, about 63,000 on Debian bookworm, with a longer index build).",
+            DefaultValueFactory = _ => DefaultLimit,
+        };
+        var queries = new Option<string[]>("--query") { Description = "A search to run at the end (repeatable).", AllowMultipleArgumentsPerToken = false };
+        var command = new Command(
+            "demo",
+            "Offline end to end: start (or reuse) a local PostgreSQL with pgvector, migrate, ingest the descriptions of the Debian packages this machine knows, embed them with live progress (offline hashing embedder unless --base-url/--model are given), build the indexes and search.");
+        command.Options.Add(limit);
+        command.Options.Add(queries);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var settings = CliSettings.From(parseResult);
+            var reporter = new Reporter(json: false);
             var total = Stopwatch.StartNew();
-            Step("1/4", "starting PostgreSQL with pgvector (provisioned on first run)");
-            await using var dataSource = await settings.OpenDataSourceAsync(line => Console.Out.WriteLine($"      {line}"), cancellationToken);
-
-            Step("2/4", $"applying migrations to schema {settings.Schema}");
-            var applied = await EmbeddingKitMigrations.ApplyAsync(dataSource, settings.Schema, cancellationToken);
-            Console.Out.WriteLine($"      {(applied.Count == 0 ? "already up to date" : $"applied {string.Join(", ", applied)}")}");
-
-            const int count = 10_000;
-            const string model = "demo-queue";
-            var queue = new PostgresEmbeddingTaskQueue(dataSource, settings.Schema);
-            Step("3/4", $"enqueueing {count:N0} tasks in batches of 1,000");
-            var watch = Stopwatch.StartNew();
-            for (var start = 0; start < count; start += 1_000)
+            var searches = parseResult.GetValue(queries) is { Length: > 0 } given ? given : DefaultQueries;
+            var sample = parseResult.GetValue(limit);
+            if (sample < 0)
             {
-                var batch = Enumerable.Range(start, 1_000).Select(i => new EnqueueRequest("demo", i.ToString(System.Globalization.CultureInfo.InvariantCulture), model)).ToList();
-                await queue.EnqueueAsync(batch, cancellationToken);
+                throw new CliException("--limit must be 0 (all) or positive", 2);
             }
 
-            Console.Out.WriteLine($"      {count / watch.Elapsed.TotalSeconds:N0} tasks/s");
-
-            Step("4/4", "fetching and completing in batches of 100");
-            watch.Restart();
-            var done = 0;
-            while (true)
+            var where = settings.Connection is null ? $"the local PostgreSQL in {LocalPostgres.DataDirectory} (provisioned on first run)" : "PostgreSQL at --connection";
+            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken), _ => "ready");
+            var model = host.Model;
+            var corpus = await reporter.StepAsync("2/7", "reading the descriptions of the Debian packages known to this machine (apt lists and dpkg status)", () => DebianCorpus.ReadAsync(sample == 0 ? null : sample, cancellationToken),
+                c => $"{c.Documents.Count:N0} documents{(c.Documents.Count < c.Available ? $" (a sample of {c.Available:N0})" : "")} from {string.Join(", ", c.Sources.Select(Path.GetFileName))}");
+            if (corpus.Documents.Count == 0)
             {
-                var tasks = await queue.FetchReadyAsync(new FetchRequest([model], 100, "demo", TimeSpan.FromMinutes(1)), cancellationToken);
-                if (tasks.Count == 0)
+                throw new CliException("no Debian package descriptions found on this machine (run apt-get update first)");
+            }
+
+            var ingest = await reporter.StepAsync("3/7", $"ingesting into {host.Documents.QualifiedName} as {EntityType}, enqueueing the new and changed ones for {model.Name} (one transaction)",
+                () => IngestCommand.WriteAsync(host, "debian packages", EntityType, corpus.Documents, cancellationToken),
+                r => $"{r.Documents:N0} documents, {r.Changed:N0} new or changed, {r.Enqueued:N0} tasks enqueued");
+
+            var summary = await reporter.StepAsync("4/7", $"embedding with {model.Name} ({host.Setup!.Provider}, {model.Dimensions} dimensions), 2 workers",
+                () => new WorkLoop(host, 2, WorkCommand.DefaultBatchSize(host), TimeSpan.FromSeconds(60), untilIdle: true, reporter).RunAsync(cancellationToken),
+                s => $"{s.Completed:N0} embedded, {s.Failed:N0} failed, {s.RatePerSecond:N0}/s; outstanding {s.Outstanding:N0}");
+            if (summary.Interrupted)
+            {
+                return 130;
+            }
+
+            var table = host.Table!;
+            await reporter.StepAsync("5/7", $"building the HNSW and binary-quantized indexes of {model.Name} on {table.QualifiedName} (CREATE INDEX CONCURRENTLY, skipped when present)",
+                async () => await new EmbeddingIndexManager(host.DataSource).EnsureModelIndexesAsync(table, model.Name, cancellationToken),
+                s => string.Join(", ", s.Select(i => $"{i.Name} {i.SizeBytes / 1024.0 / 1024.0:N1} MB{(i.IsValid ? "" : " INVALID")}")));
+
+            await reporter.StepAsync("6/7", $"activating {model.Name} as the search model of {EntityType} (coverage check)", async () =>
+            {
+                var documents = (await host.Documents.CountByEntityTypeAsync(cancellationToken)).GetValueOrDefault(EntityType);
+                try
                 {
-                    break;
+                    var active = await host.Rollout.ActivateAsync(EntityType, model.Name, documents, 1.0, false, cancellationToken);
+                    return $"coverage {active.Coverage:P1}";
                 }
+                catch (CoverageTooLowException e)
+                {
+                    return $"not activated: {e.Message}";
+                }
+            }, s => s);
 
-                done += (await queue.CompleteAsync(tasks, cancellationToken)).Completed.Count;
+            reporter.Line($"[7/7] searching {EntityType}");
+            foreach (var query in searches)
+            {
+                var answer = await SearchCommand.RunAsync(host, query, EntityType, 5, null, null, cancellationToken);
+                reporter.Line($"      \"{query}\" ({answer.Elapsed.TotalMilliseconds:N0} ms)");
+                SearchCommand.Print(reporter, answer, indent: "      ");
             }
 
-            Console.Out.WriteLine($"      completed {done:N0} tasks, {done / watch.Elapsed.TotalSeconds:N0} tasks/s; outstanding now {await queue.CountOutstandingAsync([model], cancellationToken)}");
-            Console.Out.WriteLine($"demo finished in {total.Elapsed.TotalSeconds:N1} s");
+            reporter.Line($"demo finished in {Reporter.Seconds(total.Elapsed)}. Try: embeddingkit search \"text editor\" --entity-type {EntityType}; embeddingkit status");
             return 0;
         });
         return command;
     }
-
-    private static void Step(string number, string text) => Console.Out.WriteLine($"[{number}] {text}");
 }

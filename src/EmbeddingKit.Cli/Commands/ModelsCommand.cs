@@ -1,0 +1,86 @@
+using System.CommandLine;
+using System.Globalization;
+using EmbeddingKit.Cli.Infrastructure;
+using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Storage;
+
+namespace EmbeddingKit.Cli.Commands;
+
+/// <summary><c>embeddingkit models activate M --entity-type T [--force]</c>: the rollout switch with the coverage check.</summary>
+internal static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("models", "Model rollout: switch the active search model of an entity type.");
+        command.Subcommands.Add(CreateActivate());
+        return command;
+    }
+
+    private static Command CreateActivate()
+    {
+        var model = new Argument<string>("model") { Description = "The model to make active." };
+        var entityType = CommandOptions.EntityType();
+        var force = new Option<bool>("--force") { Description = "Switch even below the coverage threshold (search falls back to the previous model for uncovered entities)." };
+        var minCoverage = new Option<double>("--min-coverage") { Description = "Stored / documents required to switch, 0 to 1.", DefaultValueFactory = _ => 1.0 };
+        var command = new Command("activate", "Make a model the active search model of an entity type; refused (exit 5) while its coverage is below --min-coverage, unless --force. The current model becomes the fallback.");
+        command.Arguments.Add(model);
+        command.Options.Add(entityType);
+        command.Options.Add(force);
+        command.Options.Add(minCoverage);
+        command.Options.Add(CommonOptions.Json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = CliSettings.From(parseResult);
+            var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
+            var type = CommandOptions.CheckEntityType(parseResult.GetValue(entityType));
+            var name = parseResult.GetValue(model)!;
+            var threshold = parseResult.GetValue(minCoverage);
+            if (threshold is < 0 or > 1 || double.IsNaN(threshold))
+            {
+                throw new CliException("--min-coverage must be between 0 and 1", 2);
+            }
+
+            await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
+            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
+            var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
+                ?? ModelSetup.HashingDimensions(name)
+                ?? (settings.Model == name ? settings.Dimensions : null)
+                ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (known: {string.Join(", ", stored.Select(g => g.Model).Distinct(StringComparer.Ordinal).DefaultIfEmpty("none"))})", 2);
+            // Coverage counts rows of the model's table; the registry is what maps a model to its table (nothing is embedded here).
+            host.Registry.Add(new EmbeddingKit.Runtime.EmbeddingModel(name, dimensions, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(Math.Max(2, dimensions))));
+            var total = (await host.Documents.CountByEntityTypeAsync(cancellationToken)).GetValueOrDefault(type);
+            ActiveModel active;
+            try
+            {
+                active = await host.Rollout.ActivateAsync(type, name, total, threshold, parseResult.GetValue(force), cancellationToken);
+            }
+            catch (CoverageTooLowException e)
+            {
+                throw new CliException(CliSettings.OneLine(e), 5);
+            }
+
+            // Search answers from the model's partial indexes: make sure they exist.
+            await new EmbeddingIndexManager(host.DataSource).EnsureModelIndexesAsync(host.TableFor(dimensions), name, cancellationToken);
+            if (reporter.Json)
+            {
+                JsonOutput.Write(new
+                {
+                    entityType = active.EntityType,
+                    model = active.Model,
+                    previousModel = active.PreviousModel,
+                    coverage = active.Coverage is { } c ? Math.Round(c, 4) : (double?)null,
+                    forced = active.Forced,
+                    switchedAt = active.SwitchedAt,
+                });
+            }
+            else
+            {
+                reporter.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"{name} is now the active model of {type} (coverage {active.Coverage:P1}{(active.Forced ? ", forced" : "")}); previous: {active.PreviousModel ?? "none"}"));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using EmbeddingKit.Cli.Infrastructure;
+using EmbeddingKit.Postgres.Search;
+
+namespace EmbeddingKit.Cli.Commands;
+
+/// <summary><c>embeddingkit search "text" --entity-type T [--model M] [-k 10] [--json]</c>.</summary>
+internal static class SearchCommand
+{
+    public static Command Create()
+    {
+        var query = new Argument<string>("query") { Description = "The text to search for." };
+        var entityType = CommandOptions.EntityType();
+        var k = new Option<int>("-k", "--k") { Description = "Number of hits (1 to 1000).", DefaultValueFactory = _ => 10 };
+        var path = new Option<string?>("--path") { Description = "Force a path: two-stage, hnsw or exact (default: the model's saved setting, else two-stage)." };
+        var command = new Command("search", "Search documents: embeds the query with the entity type's active model (or --model) and runs its saved search path; while the active model is incomplete, mixes in hits of the previous model or of full-text search.");
+        command.Arguments.Add(query);
+        command.Options.Add(entityType);
+        command.Options.Add(k);
+        command.Options.Add(path);
+        command.Options.Add(CommonOptions.Json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = CliSettings.From(parseResult);
+            var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
+            var type = CommandOptions.CheckEntityType(parseResult.GetValue(entityType));
+            var text = parseResult.GetValue(query);
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                throw new CliException("the query is empty", 2);
+            }
+
+            var count = parseResult.GetValue(k);
+            if (count is < 1 or > VectorSearchDefaults.MaxK)
+            {
+                throw new CliException("-k must be between 1 and 1000", 2);
+            }
+
+            var forced = ParsePath(parseResult.GetValue(path));
+            await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
+            var answer = await RunAsync(host, text, type, count, settings.Model, forced, cancellationToken);
+            if (reporter.Json)
+            {
+                JsonOutput.Write(new
+                {
+                    query = text,
+                    entityType = type,
+                    model = answer.Result.Model,
+                    k = count,
+                    fallbackUsed = answer.Result.FallbackUsed,
+                    elapsedMilliseconds = Math.Round(answer.Elapsed.TotalMilliseconds, 1),
+                    hits = answer.Result.Hits.Select(h => new { id = h.EntityId, score = Math.Round(h.Score, 6), model = h.Model, path = h.Path, text = answer.Texts.GetValueOrDefault(h.EntityId) }),
+                });
+            }
+            else
+            {
+                Print(reporter, answer, indent: "");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>A search answer with the documents' texts and the time it took (query embedding included).</summary>
+    public sealed record Answer(EmbeddingSearchResult Result, Dictionary<string, string> Texts, TimeSpan Elapsed);
+
+    public static async Task<Answer> RunAsync(CliHost host, string query, string entityType, int k, string? model, SearchPath? path, CancellationToken cancellationToken)
+    {
+        var active = model is null ? await host.Rollout.GetActiveAsync(entityType, cancellationToken) : null;
+        var name = model ?? active?.Model ?? host.Model.Name;
+        if (!host.TryAddModelByName(name))
+        {
+            throw new CliException($"the active model '{name}' of {entityType} is not configured here: pass its provider options (--provider, --base-url, --model {name}, --dimensions)", 2);
+        }
+
+        if (active?.PreviousModel is { } previous)
+        {
+            host.TryAddModelByName(previous);
+        }
+
+        if (await host.Storage.CountAsync(entityType, name, cancellationToken) == 0)
+        {
+            var known = (await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken)).Where(g => g.EntityType == entityType).Select(g => g.Model).ToList();
+            throw new CliException(known.Count == 0
+                ? $"unknown model '{name}' for {entityType}: no vectors are stored for {entityType} yet (ingest, then work --until-idle)"
+                : $"unknown model '{name}' for {entityType}: no vectors of it are stored; stored models: {string.Join(", ", known)}", 2);
+        }
+
+        var service = new EmbeddingSearchService(host.Runtime, new PgvectorSearch(host.DataSource), host.Rollout, host.Storage, new DocumentLexicalSearch(host.DataSource, host.Documents));
+        var watch = Stopwatch.StartNew();
+        var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
+        var elapsed = watch.Elapsed;
+        var texts = await host.Documents.GetTextsAsync(entityType, [.. result.Hits.Select(h => h.EntityId)], cancellationToken);
+        return new Answer(result, texts, elapsed);
+    }
+
+    public static void Print(Reporter reporter, Answer answer, string indent)
+    {
+        if (answer.Result.Hits.Count == 0)
+        {
+            reporter.Line($"{indent}no hits");
+        }
+
+        var rank = 0;
+        foreach (var hit in answer.Result.Hits)
+        {
+            var text = answer.Texts.GetValueOrDefault(hit.EntityId) ?? "";
+            text = text.ReplaceLineEndings(" ");
+            if (text.Length > 90)
+            {
+                text = string.Concat(text.AsSpan(0, 87), "...");
+            }
+
+            reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{indent}{++rank,2}. {hit.Score,6:0.000}  {hit.EntityId}  [{hit.Model ?? "lexical"}, {hit.Path}]  {text}"));
+        }
+    }
+
+    public static SearchPath? ParsePath(string? value) => value?.ToLowerInvariant() switch
+    {
+        null => null,
+        "two-stage" or "twostage" => SearchPath.TwoStage,
+        "hnsw" => SearchPath.Hnsw,
+        "exact" => SearchPath.Exact,
+        _ => throw new CliException($"unknown --path '{value}': use two-stage, hnsw or exact", 2),
+    };
+}

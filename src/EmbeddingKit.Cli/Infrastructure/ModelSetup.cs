@@ -1,0 +1,173 @@
+using System.Globalization;
+using EmbeddingKit.Embedders;
+using EmbeddingKit.OpenAI;
+using EmbeddingKit.Runtime;
+using Microsoft.Extensions.AI;
+
+namespace EmbeddingKit.Cli.Infrastructure;
+
+/// <summary>
+/// The embedding model of one invocation, built from the common options: the offline hashing embedder (default), a
+/// generic OpenAI-compatible endpoint, or a provider preset. The API key goes into the client and nowhere else.
+/// </summary>
+internal sealed class ModelSetup : IDisposable
+{
+    public const string Hashing = "hashing";
+    public const string OpenAICompatible = "openai-compatible";
+
+    private ModelSetup(string provider, EmbeddingModel model, int? dimensions)
+    {
+        Provider = provider;
+        Model = model;
+        RequestedDimensions = dimensions;
+    }
+
+    /// <summary>Gets the provider name: <c>hashing</c>, <c>openai-compatible</c> or a preset name.</summary>
+    public string Provider { get; }
+
+    /// <summary>Gets the model (for <c>embed</c> without <c>--dimensions</c> on a remote provider its dimensions are a
+    /// placeholder; see <see cref="RequestedDimensions"/>).</summary>
+    public EmbeddingModel Model { get; }
+
+    /// <summary>Gets the dimensions asked for, or null when the provider's own size is taken.</summary>
+    public int? RequestedDimensions { get; }
+
+    public bool IsHashing => Provider == Hashing;
+
+    /// <summary>Builds the model. Remote providers need <c>--model</c> and, when vectors are stored, <c>--dimensions</c>.</summary>
+    public static ModelSetup Create(CliSettings settings, bool requireDimensions = true)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var provider = settings.Provider?.Trim().ToLowerInvariant() ?? (settings.BaseUrl is null ? Hashing : OpenAICompatible);
+        if (settings.MaxBatchSize is < 1 or > 10_000)
+        {
+            throw new CliException("--max-batch-size must be between 1 and 10000", 2);
+        }
+
+        if (settings.MaxConcurrency is < 1 or > 256)
+        {
+            throw new CliException("--max-concurrency must be between 1 and 256", 2);
+        }
+
+        if (settings.Dimensions is < 1 or > 16_000)
+        {
+            throw new CliException("--dimensions must be between 1 and 16000", 2);
+        }
+
+        return provider == Hashing ? CreateHashing(settings) : CreateRemote(settings, provider, requireDimensions);
+    }
+
+    /// <summary>The hashing model named <paramref name="name"/> (<c>hashing-{dimensions}</c>), or null when the name is
+    /// not of that form.</summary>
+    public static int? HashingDimensions(string name) =>
+        name.StartsWith("hashing-", StringComparison.Ordinal)
+        && int.TryParse(name.AsSpan("hashing-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out var dimensions)
+        && dimensions is >= 2 and <= 4000
+            ? dimensions
+            : null;
+
+    public void Dispose() => Model.Generator.Dispose();
+
+    private static ModelSetup CreateHashing(CliSettings settings)
+    {
+        int dimensions;
+        string name;
+        if (settings.Model is { } model)
+        {
+            var fromName = HashingDimensions(model)
+                ?? throw new CliException($"unknown model '{model}' for provider hashing: use hashing-<dimensions> (for example hashing-384), or choose a provider with --provider", 2);
+            if (settings.Dimensions is { } given && given != fromName)
+            {
+                throw new CliException($"model '{model}' has {fromName} dimensions, not {given}", 2);
+            }
+
+            (name, dimensions) = (model, fromName);
+        }
+        else
+        {
+            dimensions = settings.Dimensions ?? HashingEmbeddingGenerator.DefaultDimensions;
+            if (dimensions is < 2 or > 4000)
+            {
+                throw new CliException("the hashing embedder needs --dimensions between 2 and 4000", 2);
+            }
+
+            name = "hashing-" + dimensions.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var embedding = new EmbeddingModel(name, dimensions, new HashingEmbeddingGenerator(dimensions))
+        {
+            BatchSize = settings.MaxBatchSize ?? 256,
+            MaxConcurrentBatches = settings.MaxConcurrency ?? 1,
+        };
+        return new ModelSetup(Hashing, embedding, dimensions);
+    }
+
+    private static ModelSetup CreateRemote(CliSettings settings, string provider, bool requireDimensions)
+    {
+        EmbeddingProviderPreset? preset = null;
+        if (provider != OpenAICompatible)
+        {
+            preset = EmbeddingProviderPresets.All.FirstOrDefault(p => p.Name == provider)
+                ?? throw new CliException($"unknown provider '{provider}'; known: {Hashing}, {OpenAICompatible}, {string.Join(", ", EmbeddingProviderPresets.All.Select(p => p.Name))}", 2);
+        }
+
+        var model = settings.Model ?? throw new CliException($"provider {provider} needs --model (env EMBEDDINGKIT_MODEL)", 2);
+        Uri? baseUrl = null;
+        if (settings.BaseUrl is { } url)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out baseUrl) || (baseUrl.Scheme != Uri.UriSchemeHttp && baseUrl.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new CliException($"--base-url must be an absolute http or https URL", 2);
+            }
+        }
+        else if (preset is null)
+        {
+            throw new CliException($"provider {OpenAICompatible} needs --base-url (env EMBEDDINGKIT_BASE_URL)", 2);
+        }
+        else if (preset.BaseUrl.Contains('{', StringComparison.Ordinal))
+        {
+            throw new CliException($"provider {provider} needs --base-url ({preset.BaseUrl} with the placeholder filled in)", 2);
+        }
+
+        if (requireDimensions && settings.Dimensions is null)
+        {
+            throw new CliException($"provider {provider} needs --dimensions (the size of the stored vectors)", 2);
+        }
+
+        var options = preset is null
+            ? new OpenAICompatibleEmbeddingOptions { BaseUrl = baseUrl, Model = model, ProviderName = OpenAICompatible }
+            : OpenAICompatibleEmbeddingOptions.FromPreset(preset, model, null, baseUrl);
+        options.ApiKey = settings.ApiKey;
+        if (preset is null || preset.SupportsDimensions)
+        {
+            options.Dimensions = settings.Dimensions;
+        }
+
+        if (settings.MaxBatchSize is { } batch)
+        {
+            options.MaxInputsPerRequest = batch;
+        }
+
+        if (settings.MaxConcurrency is { } concurrency)
+        {
+            options.MaxConcurrentRequests = concurrency;
+        }
+
+        IEmbeddingGenerator<string, Embedding<float>> generator;
+        try
+        {
+            generator = OpenAICompatibleEmbeddingGenerator.Create(options);
+        }
+        catch (EmbeddingConfigurationException e)
+        {
+            throw new CliException(CliSettings.OneLine(e), 2);
+        }
+
+        var embedding = new EmbeddingModel(model, settings.Dimensions ?? 1, generator)
+        {
+            BatchSize = options.MaxInputsPerRequest,
+            MaxConcurrentBatches = options.MaxConcurrentRequests,
+        };
+        return new ModelSetup(provider, embedding, settings.Dimensions);
+    }
+}

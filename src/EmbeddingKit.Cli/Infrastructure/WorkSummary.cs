@@ -1,0 +1,27 @@
+namespace EmbeddingKit.Cli.Infrastructure;
+
+/// <summary>What a run of <see cref="WorkLoop"/> did (the <c>--json</c> document of <c>work</c>).</summary>
+internal sealed record WorkSummary
+{
+    public required IReadOnlyList<string> Models { get; init; }
+
+    public long Claimed { get; init; }
+
+    public long Completed { get; init; }
+
+    public long Failed { get; init; }
+
+    public long Dead { get; init; }
+
+    public long Released { get; init; }
+
+    public long LeaseLost { get; init; }
+
+    public long Outstanding { get; init; }
+
+    public double ElapsedSeconds { get; init; }
+
+    public double RatePerSecond { get; init; }
+
+    public bool Interrupted { get; init; }
+}

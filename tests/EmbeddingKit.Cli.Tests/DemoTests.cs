@@ -1,0 +1,28 @@
+using EmbeddingKit.TestInfrastructure.Postgres;
+
+namespace EmbeddingKit.Cli.Tests;
+
+public sealed class DemoTests(PostgresServer server) : CliTest(server)
+{
+    [Fact]
+    public async Task Demo_SmallSample_RunsEveryStepAndReusesOnTheSecondRun()
+    {
+        var first = await RunAsync("demo", "--limit", "300", "--query", "database server");
+
+        Assert.True(first.ExitCode == 0, first.Error);
+        foreach (var step in new[] { "[1/7]", "[2/7]", "[3/7]", "[4/7]", "[5/7]", "[6/7]", "[7/7]", "demo finished" })
+        {
+            Assert.Contains(step, first.Out, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("300 documents, 300 new or changed, 300 tasks enqueued", first.Out, StringComparison.Ordinal);
+        Assert.Contains("300 embedded, 0 failed", first.Out, StringComparison.Ordinal);
+        Assert.Contains(" 1. ", first.Out, StringComparison.Ordinal);
+        Assert.Equal(300L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384"));
+
+        var second = await RunAsync("demo", "--limit", "300", "--query", "database server");
+
+        Assert.True(second.ExitCode == 0, second.Error);
+        Assert.Contains("300 documents, 0 new or changed, 0 tasks enqueued", second.Out, StringComparison.Ordinal);
+    }
+}

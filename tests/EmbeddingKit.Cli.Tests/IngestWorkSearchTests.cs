@@ -1,0 +1,153 @@
+using EmbeddingKit.TestInfrastructure.Postgres;
+
+namespace EmbeddingKit.Cli.Tests;
+
+public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(server)
+{
+    private static readonly (string, string)[] Corpus =
+    [
+        ("pg", "PostgreSQL object-relational database server"),
+        ("gimp", "GNU Image Manipulation Program for image editing"),
+        ("django", "High-level Python web framework"),
+        ("vim", "Vi IMproved, a highly configurable text editor"),
+    ];
+
+    [Fact]
+    public async Task IngestWorkSearch_FakeProvider_FindsTheDocumentAndNeverPrintsTheKey()
+    {
+        var file = WriteFile("docs.jsonl", Jsonl(Corpus));
+
+        var ingest = await RunFakeAsync("ingest", file, "--entity-type", "package", "--json");
+        var ingested = ingest.Json();
+        Assert.Equal(4, ingested.GetProperty("documents").GetInt32());
+        Assert.Equal(4, ingested.GetProperty("enqueued").GetInt32());
+        Assert.Equal("m", ingested.GetProperty("model").GetString());
+
+        var work = await RunFakeAsync("work", "--until-idle", "--json");
+        var worked = work.Json();
+        Assert.Equal(4, worked.GetProperty("completed").GetInt64());
+        Assert.Equal(0, worked.GetProperty("outstanding").GetInt64());
+        Assert.False(worked.GetProperty("interrupted").GetBoolean());
+
+        // The fake provider embeds by text, so the exact text is its own nearest neighbour.
+        var search = await RunFakeAsync("search", "GNU Image Manipulation Program for image editing", "--entity-type", "package", "-k", "2", "--json");
+        var found = search.Json();
+        var hits = found.GetProperty("hits");
+        Assert.Equal(2, hits.GetArrayLength());
+        Assert.Equal("gimp", hits[0].GetProperty("id").GetString());
+        Assert.Equal("m", hits[0].GetProperty("model").GetString());
+        Assert.Equal("two-stage", hits[0].GetProperty("path").GetString());
+        Assert.True(hits[0].GetProperty("score").GetDouble() > 0.99);
+
+        foreach (var result in new[] { ingest, work, search })
+        {
+            AssertNoSecret(result);
+        }
+
+        Assert.Equal(ApiKey, Fake.LastAuthorization?.Replace("Bearer ", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Ingest_Unchanged_EnqueuesNothing_AndChanged_OnlyThose()
+    {
+        var file = WriteFile("docs.jsonl", Jsonl(Corpus));
+        Assert.Equal(4, (await RunAsync("ingest", file, "--entity-type", "package", "--json")).Json().GetProperty("enqueued").GetInt32());
+        Assert.Equal(0, (await RunAsync("work", "--until-idle", "--json")).Json().GetProperty("outstanding").GetInt64());
+
+        var again = (await RunAsync("ingest", file, "--entity-type", "package", "--json")).Json();
+        Assert.Equal(0, again.GetProperty("changed").GetInt32());
+        Assert.Equal(0, again.GetProperty("enqueued").GetInt32());
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
+
+        File.WriteAllText(file, Jsonl([.. Corpus.Take(3), ("vim", "Vim, the ubiquitous text editor")]));
+        var changed = (await RunAsync("ingest", file, "--entity-type", "package", "--json")).Json();
+        Assert.Equal(1, changed.GetProperty("changed").GetInt32());
+        Assert.Equal(1, changed.GetProperty("enqueued").GetInt32());
+        Assert.Equal("vim", await ScalarAsync<string>("SELECT entity_id FROM {s}.embeddingkit_embedding_tasks"));
+    }
+
+    [Fact]
+    public async Task Ingest_MalformedLine_NamesFileAndLine_AndIngestsNothingOfTheFile()
+    {
+        var file = WriteFile("bad.jsonl", Jsonl(Corpus[..2]) + "{\"id\": \"x\", \"text\": \n" + Jsonl(Corpus[2..]));
+
+        var result = await RunAsync("ingest", file, "--entity-type", "package");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"{file}:3:", result.Error, StringComparison.Ordinal);
+        Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_documents"));
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
+    }
+
+    [Fact]
+    public async Task Ingest_MissingText_NamesFileAndLine()
+    {
+        var file = WriteFile("notext.jsonl", Jsonl(Corpus[..1]) + "{\"id\": 7}\n");
+
+        var result = await RunAsync("ingest", file, "--entity-type", "package");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"{file}:2: \"text\" must be a string", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ingest_CsvAndFolder_KeepsOtherColumnsAsMetadata()
+    {
+        WriteFile("folder/a.csv", "id,text,section\nfree,\"A \"\"quoted\"\", multi-line\ntext, with commas\",utils\n");
+        WriteFile("folder/b.jsonl", Jsonl(Corpus[..1]));
+        WriteFile("folder/notes/readme.md", "# Notes\nSome notes about the corpus.");
+
+        var result = (await RunAsync("ingest", Path.Combine(Folder, "folder"), "--entity-type", "doc", "--json")).Json();
+
+        Assert.Equal(3, result.GetProperty("files").GetArrayLength());
+        Assert.Equal(3, result.GetProperty("documents").GetInt32());
+        Assert.Equal("A \"quoted\", multi-line\ntext, with commas", await ScalarAsync<string>("SELECT text FROM {s}.embeddingkit_documents WHERE id = 'free'"));
+        Assert.Equal("utils", await ScalarAsync<string>("SELECT metadata->>'section' FROM {s}.embeddingkit_documents WHERE id = 'free'"));
+        Assert.Equal("test", await ScalarAsync<string>("SELECT metadata->>'source' FROM {s}.embeddingkit_documents WHERE id = 'pg'"));
+        Assert.Equal(1L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_documents WHERE id = 'notes/readme.md'"));
+    }
+
+    [Fact]
+    public async Task Search_Text_PrintsHitsWithModelAndPath()
+    {
+        await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
+        await RunAsync("work", "--until-idle");
+
+        var result = await RunAsync("search", "python web framework", "--entity-type", "package", "-k", "3");
+
+        Assert.Equal(0, result.ExitCode);
+        var first = result.Out.Split('\n')[0];
+        Assert.Contains("django", first, StringComparison.Ordinal);
+        Assert.Contains("[hashing-384, two-stage]", first, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Work_UntilIdle_WaitsOutTheLeaseOfACrashedWorker()
+    {
+        await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
+
+        // A worker claims everything with a short lease and dies.
+        await ExecuteAsync("UPDATE {s}.embeddingkit_embedding_tasks SET lease_token = gen_random_uuid(), leased_by = 'crashed', run_at = now() + interval '2 seconds', attempts = 1");
+
+        var worked = (await RunAsync("work", "--until-idle", "--json")).Json();
+
+        Assert.Equal(4, worked.GetProperty("completed").GetInt64());
+        Assert.Equal(0, worked.GetProperty("outstanding").GetInt64());
+        Assert.Equal(4L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384"));
+    }
+
+    [Fact]
+    public async Task Work_Json_IsTheOnlyThingOnStdout()
+    {
+        await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
+
+        var result = await RunAsync("work", "--until-idle", "--concurrency", "3", "--batch-size", "1", "--json");
+
+        var json = result.Json();
+        Assert.Equal(4, json.GetProperty("claimed").GetInt64());
+        Assert.Equal("hashing-384", json.GetProperty("models")[0].GetString());
+        Assert.Contains("working on hashing-384", result.Error, StringComparison.Ordinal);
+    }
+}
