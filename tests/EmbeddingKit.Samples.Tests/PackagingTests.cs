@@ -86,7 +86,7 @@ public sealed partial class PackagingTests(PostgresServer server)
             var embeddingkit = Path.Combine(tools, "embeddingkit");
             var shown = await RunAsync(embeddingkit, ["--version"], work.FullName, SampleProcess.DefaultTimeout);
             Assert.True(shown.ExitCode == 0, shown.Output);
-            Assert.StartsWith(version, shown.Output.Trim(), StringComparison.Ordinal);
+            Assert.StartsWith(version, shown.StandardOutput.Trim(), StringComparison.Ordinal);
 
             var schema = PostgresServer.NewSchemaName("packaged_cli");
             var migrate = await RunAsync(embeddingkit, ["migrate", "--connection", await server.GetConnectionStringAsync(Ct), "--schema", schema, "--json"], work.FullName, SampleProcess.DefaultTimeout);
@@ -127,7 +127,11 @@ public sealed partial class PackagingTests(PostgresServer server)
 
         info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_ROOT"] ??= Path.GetDirectoryName(Environment.ProcessPath) is { } dir && File.Exists(Path.Combine(dir, "dotnet")) ? dir : "/usr/share/dotnet";
+        if (!info.Environment.ContainsKey("DOTNET_ROOT"))
+        {
+            // The installed tool's launcher finds the runtime through DOTNET_ROOT: the one running these tests.
+            info.Environment["DOTNET_ROOT"] = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        }
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;
