@@ -4,6 +4,7 @@ using Npgsql;
 
 namespace MinimalApi;
 
+// #region document-builder
 /// <summary>Turns articles into the text to embed: one query per batch; a deleted article is <see cref="DocumentResult.Gone"/>.</summary>
 public sealed class ArticleDocuments(ArticleStore articles) : IDocumentBuilder
 {
@@ -24,3 +25,4 @@ public sealed class ArticleDocuments(ArticleStore articles) : IDocumentBuilder
 
     private static long ParseId(string id) => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : 0;
 }
+// #endregion document-builder

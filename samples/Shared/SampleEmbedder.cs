@@ -30,11 +30,13 @@ public static class SampleEmbedder
             return new EmbeddingModel(name, dimensions, new HashingEmbeddingGenerator(dimensions)) { BatchSize = batchSize };
         }
 
+        // #region openai-compatible
         var options = string.IsNullOrEmpty(preset)
             ? new OpenAICompatibleEmbeddingOptions { BaseUrl = baseUrl, Model = name }
             : OpenAICompatibleEmbeddingOptions.FromPreset(EmbeddingProviderPresets.Get(preset), name, baseUrl: baseUrl);
         options.ApiKey = section["ApiKey"] is { Length: > 0 } key ? key : null;
         options.Dimensions = dimensions;
         return new EmbeddingModel(name, dimensions, OpenAICompatibleEmbeddingGenerator.Create(options)) { BatchSize = batchSize };
+        // #endregion openai-compatible
     }
 }
