@@ -9,7 +9,7 @@ namespace EmbeddingKit.Samples.Tests;
 /// </summary>
 public sealed partial class DocsSnippetTests
 {
-    public static TheoryData<string> Pages => [.. Directory.GetFiles(Path.Combine(RepositoryRoot.Find(), "docs"), "*.md").Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+    public static TheoryData<string> Pages => [.. Directory.GetFiles(Path.Combine(RepositoryRoot.Find(), "docs"), "*.md").Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal)];
 
     [Theory]
     [MemberData(nameof(Pages))]
