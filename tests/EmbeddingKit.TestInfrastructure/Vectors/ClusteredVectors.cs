@@ -1,7 +1,7 @@
-namespace EmbeddingKit.Bench.Scenarios;
+namespace EmbeddingKit.TestInfrastructure.Vectors;
 
-/// <summary>(A copy of the test helper of the same name.) Seeded synthetic embeddings: Gaussian clusters around random unit centres, every vector L2-normalized.</summary>
-internal sealed class ClusteredVectors
+/// <summary>Seeded synthetic embeddings: Gaussian clusters around random unit centres, every vector L2-normalized.</summary>
+public sealed class ClusteredVectors
 {
     private readonly float[][] _centres;
     private readonly Random _random;
