@@ -45,7 +45,7 @@ internal sealed class PipelineScenario : IBenchScenario
         await using var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
         provider.Dimensions = Dimensions;
         provider.MaxBatchSize = Batch;
-        provider.Latency = Latency;
+        provider.Latency = TimeSpan.FromMilliseconds(Arg(context, "--latency-ms", (int)Latency.TotalMilliseconds));
         var generator = OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
         {
             BaseUrl = provider.BaseUrl,
