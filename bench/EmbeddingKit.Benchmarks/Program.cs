@@ -1,3 +1,4 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Usage: dotnet run -c Release --project bench/EmbeddingKit.Benchmarks -- --filter '*'
+BenchmarkSwitcher.FromAssembly(typeof(EmbeddingKit.Benchmarks.DecodeBenchmarks).Assembly).Run(args);

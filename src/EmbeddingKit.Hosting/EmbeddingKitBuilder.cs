@@ -46,6 +46,14 @@ public sealed class EmbeddingKitBuilder
         return this;
     }
 
+    /// <summary>Uses the host's asset source for multimodal tasks, resolved from the container.</summary>
+    public EmbeddingKitBuilder UseAssetSource<TSource>()
+        where TSource : class, Embedders.IAssetSource
+    {
+        Services.AddSingleton<Embedders.IAssetSource, TSource>();
+        return this;
+    }
+
     /// <summary>Runs the background worker in this process, with options bound from <c>EmbeddingKit:Worker</c> and then
     /// <paramref name="configure"/>.</summary>
     public EmbeddingKitBuilder AddWorker(Action<EmbeddingWorkerOptions>? configure = null)

@@ -1,3 +1,4 @@
+using EmbeddingKit.Embedders;
 using EmbeddingKit.Hosting;
 using EmbeddingKit.Runtime;
 using EmbeddingKit.Storage;
@@ -23,7 +24,8 @@ public static class EmbeddingKitServiceCollectionExtensions
             sp.GetRequiredService<IDocumentBuilder>(),
             sp.GetRequiredService<IEmbeddingStorage>(),
             sp.GetService<IEmbeddingTaskQueue>(),
-            sp.GetService<ILogger<EmbeddingRuntime>>()));
+            sp.GetService<ILogger<EmbeddingRuntime>>(),
+            sp.GetService<IAssetSource>()));
         services.TryAddSingleton<IEmbeddingTaskHandler>(sp => sp.GetRequiredService<EmbeddingRuntime>());
         services.TryAddSingleton(TimeProvider.System);
         return new EmbeddingKitBuilder(services);

@@ -211,30 +211,29 @@ public sealed class OpenAICompatibleEmbeddingOptions
 
     internal OpenAICompatibleEmbeddingOptions Clone()
     {
-        var clone = this;
         var copy = new OpenAICompatibleEmbeddingOptions
         {
-            BaseUrl = clone.BaseUrl,
-            ApiKey = clone.ApiKey,
-            ApiKeyHeaderName = clone.ApiKeyHeaderName,
-            Model = clone.Model,
-            Dimensions = clone.Dimensions,
-            DimensionsFieldName = clone.DimensionsFieldName,
-            MaxInputsPerRequest = clone.MaxInputsPerRequest,
-            MaxConcurrentRequests = clone.MaxConcurrentRequests,
-            RequestTimeout = clone.RequestTimeout,
-            TotalTimeout = clone.TotalTimeout,
-            EncodingFormat = clone.EncodingFormat,
-            UserAgent = clone.UserAgent,
-            MaxTokensPerInput = clone.MaxTokensPerInput,
-            OverlongInputPolicy = clone.OverlongInputPolicy,
-            MaxAttempts = clone.MaxAttempts,
-            BaseDelay = clone.BaseDelay,
-            MaxDelay = clone.MaxDelay,
-            MaxRetryAfter = clone.MaxRetryAfter,
-            MaxResponseBytes = clone.MaxResponseBytes,
-            MaxImageBytes = clone.MaxImageBytes,
-            ProviderName = clone.ProviderName,
+            BaseUrl = BaseUrl,
+            ApiKey = ApiKey,
+            ApiKeyHeaderName = ApiKeyHeaderName,
+            Model = Model,
+            Dimensions = Dimensions,
+            DimensionsFieldName = DimensionsFieldName,
+            MaxInputsPerRequest = MaxInputsPerRequest,
+            MaxConcurrentRequests = MaxConcurrentRequests,
+            RequestTimeout = RequestTimeout,
+            TotalTimeout = TotalTimeout,
+            EncodingFormat = EncodingFormat,
+            UserAgent = UserAgent,
+            MaxTokensPerInput = MaxTokensPerInput,
+            OverlongInputPolicy = OverlongInputPolicy,
+            MaxAttempts = MaxAttempts,
+            BaseDelay = BaseDelay,
+            MaxDelay = MaxDelay,
+            MaxRetryAfter = MaxRetryAfter,
+            MaxResponseBytes = MaxResponseBytes,
+            MaxImageBytes = MaxImageBytes,
+            ProviderName = ProviderName,
         };
         foreach (var (name, value) in ExtraRequestFields)
         {

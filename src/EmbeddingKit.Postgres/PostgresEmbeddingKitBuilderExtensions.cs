@@ -50,15 +50,25 @@ public static class PostgresEmbeddingKitBuilderExtensions
         if (applyMigrationsOnStart)
         {
             // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
-            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(new MigrationHostedService(dataSource, schema)));
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new MigrationHostedService(dataSource, schema, sp.GetRequiredService<EmbeddingModelRegistry>())));
         }
 
         return builder;
     }
 
-    private sealed class MigrationHostedService(NpgsqlDataSource dataSource, string schema) : IHostedService
+    /// <summary>Applies migrations and creates the storage tables of the registered models (not their indexes: index
+    /// builds stay explicit).</summary>
+    private sealed class MigrationHostedService(NpgsqlDataSource dataSource, string schema, EmbeddingModelRegistry registry) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken).ConfigureAwait(false);
+            var indexes = new EmbeddingIndexManager(dataSource);
+            foreach (var model in registry.Models)
+            {
+                await indexes.EnsureTableAsync(new EmbeddingTable(schema, model.Dimensions, model.StorageTarget), cancellationToken).ConfigureAwait(false);
+            }
+        }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

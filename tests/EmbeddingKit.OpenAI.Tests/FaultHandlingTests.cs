@@ -7,6 +7,9 @@ public sealed class FaultHandlingTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    // Only the hang needs a short attempt timeout; a generous one elsewhere keeps a loaded machine from adding attempts.
+    internal static TimeSpan TimeoutFor(FakeFault fault) => fault == FakeFault.Hang ? TimeSpan.FromSeconds(2) : TimeSpan.FromSeconds(30);
+
     public static TheoryData<FakeFault> RetriedFaults =>
     [
         FakeFault.RateLimited, FakeFault.InternalServerError, FakeFault.ServiceUnavailable, FakeFault.RequestTimeout,
@@ -20,8 +23,7 @@ public sealed class FaultHandlingTests
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
         server.InjectFault(fault);
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(
-            TestOptions.For(server, o => o.RequestTimeout = TimeSpan.FromMilliseconds(500)));
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o => o.RequestTimeout = TimeoutFor(fault)));
         var texts = TestOptions.Texts(3);
 
         var result = await generator.GenerateAsync(texts, cancellationToken: Ct);
@@ -54,7 +56,7 @@ public sealed class FaultHandlingTests
         using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
         {
             o.MaxAttempts = 3;
-            o.RequestTimeout = TimeSpan.FromMilliseconds(300);
+            o.RequestTimeout = TimeoutFor(fault);
         }));
 
         var ex = await Assert.ThrowsAnyAsync<EmbeddingProviderException>(() => generator.GenerateAsync(TestOptions.Texts(3), cancellationToken: Ct));
@@ -100,6 +102,37 @@ public sealed class FaultHandlingTests
         var ex = await Assert.ThrowsAsync<EmbeddingBadInputException>(() => generator.GenerateAsync(TestOptions.Texts(6), cancellationToken: Ct));
 
         Assert.Equal(4, ex.InputIndex);
+    }
+
+    [Fact]
+    public async Task GenerateAsync_OneBatchFails_CancelsTheOthersAndThrowsTheRealError()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        server.SetFaultRate(FakeFault.Forbidden, 1);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.MaxInputsPerRequest = 2;
+            o.MaxConcurrentRequests = 1;
+        }));
+
+        await Assert.ThrowsAsync<EmbeddingConfigurationException>(() => generator.GenerateAsync(TestOptions.Texts(20), cancellationToken: Ct));
+
+        // Ten batches queued; after the first failure at most the one already admitted is sent.
+        Assert.InRange(server.RequestCount, 1, 2);
+    }
+
+    [Fact]
+    public async Task GenerateAsync_Redirect_NotFollowedAndReportedAsConfiguration()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        server.SetFaultRate(FakeFault.Redirect, 1);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server));
+
+        var ex = await Assert.ThrowsAsync<EmbeddingConfigurationException>(() => generator.GenerateAsync(["one"], cancellationToken: Ct));
+
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, ex.StatusCode);
+        Assert.Contains("redirects are not followed", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, server.RequestCount);
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public sealed class SecretHandlingTests
         using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
         {
             o.MaxAttempts = 2;
-            o.RequestTimeout = TimeSpan.FromMilliseconds(200);
+            o.RequestTimeout = FaultHandlingTests.TimeoutFor(fault);
         }), logger: logger);
 
         var ex = await Assert.ThrowsAnyAsync<EmbeddingKitException>(() => generator.GenerateAsync(["one", "two"], cancellationToken: Ct));

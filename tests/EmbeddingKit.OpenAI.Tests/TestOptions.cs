@@ -18,7 +18,7 @@ internal static class TestOptions
             BaseDelay = TimeSpan.FromMilliseconds(1),
             MaxDelay = TimeSpan.FromMilliseconds(10),
             MaxRetryAfter = TimeSpan.FromMilliseconds(50),
-            RequestTimeout = TimeSpan.FromSeconds(10),
+            RequestTimeout = TimeSpan.FromSeconds(30),
             ProviderName = "fake",
         };
         configure?.Invoke(options);

@@ -238,7 +238,7 @@ internal static class EmbeddingResponseParser
         var count = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var value))
+            if (reader.TokenType != JsonTokenType.Number || reader.ValueIsEscaped || !FastFloatParser.TryParse(reader.ValueSpan, out var value))
             {
                 throw info.ResponseError($"item {position} has a non-numeric value in 'embedding'", retryable: true);
             }

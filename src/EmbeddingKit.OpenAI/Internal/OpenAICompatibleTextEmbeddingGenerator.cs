@@ -47,22 +47,21 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         }
         else
         {
-            var tasks = new List<Task>((inputs.Length + batch - 1) / batch);
+            // A failed batch cancels its siblings at once; the caller sees that first real failure.
             using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var tasks = new List<Task>((inputs.Length + batch - 1) / batch);
             for (var offset = 0; offset < inputs.Length; offset += batch)
             {
-                tasks.Add(SendBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, usage, failed.Token));
+                tasks.Add(RunBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, usage, failed));
             }
 
             try
             {
                 await Task.WhenAll(tasks).ConfigureAwait(false);
             }
-            catch
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
             {
-                // Surface the first real failure rather than the cancellations it caused in sibling batches.
-                await failed.CancelAsync().ConfigureAwait(false);
-                var first = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault();
+                var first = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException!).FirstOrDefault(e => e is not OperationCanceledException);
                 if (first is not null)
                 {
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
@@ -129,6 +128,21 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         }
 
         return inputs;
+    }
+
+    private async Task RunBatchAsync(
+        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, UsageTotals usage,
+        CancellationTokenSource failed)
+    {
+        try
+        {
+            await SendBatchAsync(inputs, vectors, offset, count, model, dimensions, usage, failed.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     private async Task SendBatchAsync(

@@ -172,8 +172,8 @@ public sealed class EmbeddingRollout
         var vectors = await _storage.DeleteModelAsync(model, cancellationToken).ConfigureAwait(false);
         var tasks = await _queue.DeleteModelTasksAsync(model, cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand($"""
-            UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1;
-            DELETE FROM {_settings} WHERE model = $1;
+            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1)
+            DELETE FROM {_settings} WHERE model = $1
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);

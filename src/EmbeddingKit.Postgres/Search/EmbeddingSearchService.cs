@@ -7,7 +7,7 @@ namespace EmbeddingKit.Postgres.Search;
 /// <summary>
 /// Search as a host calls it: embeds the query with the entity type's active model (normalized, with the model's query
 /// prefix and options), runs the model's search path with its saved oversample and <c>ef_search</c>, and, while the
-/// active model's coverage is incomplete, mixes in hits from the previous model or the host's lexical search for entities
+/// active model's coverage is incomplete (it was activated below full coverage, or has outstanding or dead tasks), mixes in hits from the previous model or the host's lexical search for entities
 /// the active model has not embedded yet.
 /// </summary>
 /// <remarks>Scores of different models are not comparable, so fallback hits are interleaved by rank with the active
@@ -65,7 +65,8 @@ public sealed class EmbeddingSearchService
         }
 
         var hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, cancellationToken).ConfigureAwait(false);
-        if (model is not null || !await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false))
+        var incomplete = active is { Coverage: < 1 } || await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false);
+        if (model is not null || !incomplete)
         {
             return new EmbeddingSearchResult(entityType, modelName, hits, false);
         }

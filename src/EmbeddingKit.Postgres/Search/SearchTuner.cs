@@ -86,14 +86,18 @@ public sealed class SearchTuner
         var hnsw = rows.Where(r => r.Path == SearchPath.Hnsw).OrderBy(r => r.EfSearch).ToList();
         var bestTwoStage = twoStage.Count == 0 ? 0 : twoStage.Max(r => r.RecallAtK);
         var pick = twoStage.FirstOrDefault(r => r.RecallAtK >= target);
+        var hnswPick = hnsw.FirstOrDefault(r => r.RecallAtK >= target);
         if (pick is not null)
         {
+            var alternative = hnswPick is null ? string.Empty : string.Create(
+                CultureInfo.InvariantCulture,
+                $" Plain HNSW reaches it at ef_search {hnswPick.EfSearch} (p50 {hnswPick.P50Milliseconds:0.#} ms against {pick.P50Milliseconds:0.#} ms) with a larger index.");
             return new SearchRecommendation(SearchPath.TwoStage, pick.Oversample, VectorSearchDefaults.EfSearch, pick.RecallAtK, true, string.Create(
                 CultureInfo.InvariantCulture,
-                $"Two-stage search at oversample {pick.Oversample} is the smallest setting reaching recall@{options.K} {target:0.###} ({pick.RecallAtK:0.###})."));
+                $"Two-stage search at oversample {pick.Oversample} is the smallest setting reaching recall@{options.K} {target:0.###} ({pick.RecallAtK:0.###}).{alternative}"));
         }
 
-        pick = hnsw.FirstOrDefault(r => r.RecallAtK >= target);
+        pick = hnswPick;
         if (pick is not null)
         {
             return new SearchRecommendation(SearchPath.Hnsw, 1, pick.EfSearch, pick.RecallAtK, true, string.Create(

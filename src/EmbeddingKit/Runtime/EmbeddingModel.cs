@@ -46,6 +46,10 @@ public sealed class EmbeddingModel
     /// <summary>Gets the generation options for queries. Default none.</summary>
     public EmbeddingGenerationOptions? QueryOptions { get; init; }
 
+    /// <summary>Gets the embedder of multimodal tasks (text, images, video frames from the host's
+    /// <see cref="Embedders.IAssetSource"/>), or null when the model embeds text only.</summary>
+    public IEmbeddingGenerator<Embedders.MultimodalInput, Embedding<float>>? MultimodalGenerator { get; init; }
+
     /// <summary>Gets the documents per generator call. Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EmbeddingKit.Diagnostics;
+using EmbeddingKit.Embedders;
 using EmbeddingKit.Storage;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.Vectors;
@@ -24,6 +25,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     private readonly IDocumentBuilder _documents;
     private readonly IEmbeddingStorage _storage;
     private readonly IEmbeddingTaskQueue? _queue;
+    private readonly IAssetSource? _assets;
     private readonly ILogger _logger;
 
     /// <summary>Creates the runtime.</summary>
@@ -32,7 +34,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     /// <param name="storage">Where vectors go.</param>
     /// <param name="queue">The task queue, for <see cref="EnqueueTextEmbeddingAsync"/>; optional.</param>
     /// <param name="logger">A logger; none when null.</param>
-    public EmbeddingRuntime(EmbeddingModelRegistry models, IDocumentBuilder documents, IEmbeddingStorage storage, IEmbeddingTaskQueue? queue = null, ILogger<EmbeddingRuntime>? logger = null)
+    /// <param name="assets">The host's asset source, for multimodal tasks; optional.</param>
+    public EmbeddingRuntime(EmbeddingModelRegistry models, IDocumentBuilder documents, IEmbeddingStorage storage, IEmbeddingTaskQueue? queue = null, ILogger<EmbeddingRuntime>? logger = null, IAssetSource? assets = null)
     {
         ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(documents);
@@ -41,6 +44,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         _documents = documents;
         _storage = storage;
         _queue = queue;
+        _assets = assets;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -108,13 +112,18 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            if (group.Key.Kind != EmbeddingTaskKind.Text)
+            if (group.Key.Kind == EmbeddingTaskKind.Text)
             {
-                outcome.Fail(group, TaskFailureKind.Permanent, $"Model '{model.Name}' has no multimodal embedder in this process; the task needs one.");
-                continue;
+                await HandleTextAsync(model, group.Key.EntityType, [.. group], outcome, cancellationToken).ConfigureAwait(false);
             }
-
-            await HandleTextAsync(model, group.Key.EntityType, [.. group], outcome, cancellationToken).ConfigureAwait(false);
+            else if (model.MultimodalGenerator is not null && _assets is not null)
+            {
+                await HandleMultimodalAsync(model, model.MultimodalGenerator, group.Key.EntityType, [.. group], outcome, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                outcome.Fail(group, TaskFailureKind.Configuration, $"Model '{model.Name}' has no multimodal embedder or asset source in this process; the task needs both.");
+            }
         }
 
         EmbeddingKitDiagnostics.BatchDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
@@ -139,7 +148,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
         var gone = new List<EmbeddingTask>();
         var unchanged = new List<EmbeddingTask>();
-        var changed = new List<PendingDocument>();
+        var changed = new List<Pending<string>>();
         foreach (var task in tasks)
         {
             if (!documents.TryGetValue(task.EntityId, out var document) || document is null)
@@ -163,11 +172,68 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 }
                 else
                 {
-                    changed.Add(new PendingDocument(task, model.DocumentPrefix + document.Content, hash));
+                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash));
                 }
             }
         }
 
+        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task HandleMultimodalAsync(EmbeddingModel model, IEmbeddingGenerator<MultimodalInput, Embedding<float>> generator, string entityType, List<EmbeddingTask> tasks, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        var ids = tasks.ConvertAll(t => t.EntityId);
+        IReadOnlyList<MultimodalInput?> inputs;
+        IReadOnlyDictionary<string, StoredEmbeddingState> stored;
+        try
+        {
+            inputs = await _assets!.GetInputsAsync(entityType, ids, cancellationToken).ConfigureAwait(false);
+            stored = await _storage.GetStatesAsync(entityType, model.Name, ids, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            outcome.Fail(tasks, TaskFailureKind.Retryable, $"Fetching assets or reading stored state failed: {Describe(e)}");
+            return;
+        }
+
+        if (inputs.Count != tasks.Count)
+        {
+            outcome.Fail(tasks, TaskFailureKind.Retryable, $"The asset source returned {inputs.Count} inputs for {tasks.Count} entities.");
+            return;
+        }
+
+        var gone = new List<EmbeddingTask>();
+        var unchanged = new List<EmbeddingTask>();
+        var changed = new List<Pending<MultimodalInput>>();
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            var task = tasks[i];
+            if (inputs[i] is not { } input)
+            {
+                gone.Add(task);
+                continue;
+            }
+
+            var hash = ContentHash.Compute(model.Name, input);
+            if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+            {
+                unchanged.Add(task);
+            }
+            else
+            {
+                changed.Add(new Pending<MultimodalInput>(task, input, hash));
+            }
+        }
+
+        await StoreAsync(model, generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the gone, touches the unchanged, embeds the changed (bounded concurrency) and upserts them in one
+    /// round trip.</summary>
+    private async Task StoreAsync<TInput>(
+        EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
+        List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
         await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
         await WriteAsync(unchanged, "unchanged", model, outcome, () => _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
         if (changed.Count == 0)
@@ -180,7 +246,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         await Parallel.ForEachAsync(
             chunks,
             new ParallelOptions { MaxDegreeOfParallelism = model.MaxConcurrentBatches, CancellationToken = cancellationToken },
-            async (chunk, ct) => await EmbedAsync(model, chunk, records, outcome, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (chunk, ct) => await EmbedAsync(model, generator, options, chunk, records, outcome, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
         var embedded = records.ToList();
         await WriteAsync(embedded.ConvertAll(r => r.Task), "embedded", model, outcome, () => _storage.UpsertAsync(embedded.ConvertAll(r => r.Record), cancellationToken)).ConfigureAwait(false);
@@ -207,7 +273,9 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     }
 
     /// <summary>Embeds one provider-sized chunk; on a rejected input, splits the chunk until the input is found.</summary>
-    private async Task EmbedAsync(EmbeddingModel model, IReadOnlyList<PendingDocument> chunk, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    private async Task EmbedAsync<TInput>(
+        EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
+        IReadOnlyList<Pending<TInput>> chunk, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
     {
         GeneratedEmbeddings<Embedding<float>> embeddings;
         var started = Stopwatch.GetTimestamp();
@@ -218,7 +286,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             try
             {
                 EmbeddingKitDiagnostics.ProviderInputs.Add(chunk.Count, new KeyValuePair<string, object?>("model", model.Name));
-                embeddings = await model.Generator.GenerateAsync(chunk.Select(d => d.Text), model.DocumentOptions, cancellationToken).ConfigureAwait(false);
+                embeddings = await generator.GenerateAsync(chunk.Select(d => d.Input), options, cancellationToken).ConfigureAwait(false);
             }
             catch (EmbeddingBadInputException e) when (e.InputIndex is int index && index >= 0 && index < chunk.Count)
             {
@@ -226,7 +294,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 var rest = chunk.Where((_, i) => i != index).ToList();
                 if (rest.Count > 0)
                 {
-                    await EmbedAsync(model, rest, records, outcome, cancellationToken).ConfigureAwait(false);
+                    await EmbedAsync(model, generator, options, rest, records, outcome, cancellationToken).ConfigureAwait(false);
                 }
 
                 return;
@@ -241,8 +309,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
                 // The provider rejected the batch without saying which input: bisect.
                 var half = chunk.Count / 2;
-                await EmbedAsync(model, chunk.Take(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
-                await EmbedAsync(model, chunk.Skip(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
+                await EmbedAsync(model, generator, options, chunk.Take(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
+                await EmbedAsync(model, generator, options, chunk.Skip(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
                 return;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -319,7 +387,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Writing {Count} results of model {Model} to storage failed")]
     private static partial void LogStorageFailed(ILogger logger, string model, int count, Exception exception);
 
-    private sealed record PendingDocument(EmbeddingTask Task, string Text, byte[] Hash);
+    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash);
 
     /// <summary>Collects per-task results from concurrent provider calls.</summary>
     private sealed class OutcomeBuilder

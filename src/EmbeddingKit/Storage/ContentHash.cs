@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using EmbeddingKit.Embedders;
 
 namespace EmbeddingKit.Storage;
 
@@ -25,5 +26,30 @@ public static class ContentHash
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>Computes the hash of a multimodal input for a model: every part's kind, media type and bytes.</summary>
+    public static byte[] Compute(string model, MultimodalInput input)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(input);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(model));
+        Span<byte> header = stackalloc byte[8];
+        foreach (var part in input.Parts)
+        {
+            header.Clear();
+            header[0] = (byte)part.Kind;
+            BitConverter.TryWriteBytes(header[4..], part.Frames.Count);
+            hash.AppendData(header);
+            hash.AppendData(Encoding.UTF8.GetBytes((part.MediaType ?? string.Empty) + "\0" + (part.Text ?? string.Empty)));
+            hash.AppendData(part.Data.Span);
+            foreach (var frame in part.Frames)
+            {
+                hash.AppendData(frame.Span);
+            }
+        }
+
+        return hash.GetHashAndReset();
     }
 }

@@ -143,7 +143,18 @@ public static class VectorMath
         var length = source.Length;
         var i = 0;
 
-        if (Vector256.IsHardwareAccelerated && length >= 16)
+        if (Vector512.IsHardwareAccelerated && length >= 32)
+        {
+            var vscale = Vector512.Create(scale);
+            for (; i <= length - 32; i += 32)
+            {
+                var lo = HalfBits512(Vector512.LoadUnsafe(ref src, (nuint)i) * vscale);
+                var hi = HalfBits512(Vector512.LoadUnsafe(ref src, (nuint)(i + 16)) * vscale);
+                Vector512.Narrow(lo, hi).StoreUnsafe(ref dst, (nuint)i);
+            }
+        }
+
+        if (Vector256.IsHardwareAccelerated && length - i >= 16)
         {
             var vscale = Vector256.Create(scale);
             for (; i <= length - 16; i += 16)
@@ -153,7 +164,7 @@ public static class VectorMath
                 Vector256.Narrow(lo, hi).StoreUnsafe(ref dst, (nuint)i);
             }
         }
-        else if (Vector128.IsHardwareAccelerated && length >= 8)
+        if (Vector128.IsHardwareAccelerated && length - i >= 8)
         {
             var vscale = Vector128.Create(scale);
             for (; i <= length - 8; i += 8)
@@ -190,6 +201,21 @@ public static class VectorMath
         var isSubnormal = Vector256.LessThan(abs, Vector256.Create(113 << 23));
         var result = Vector256.ConditionalSelect(isSubnormal, subnormal, normal);
         return result | Vector256.ShiftRightLogical(sign, 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> HalfBits512(Vector512<float> value)
+    {
+        var bits = value.AsInt32();
+        var sign = bits & Vector512.Create(unchecked((int)0x8000_0000));
+        var abs = bits ^ sign;
+        var denormMagic = Vector512.Create(((127 - 15) + (23 - 10) + 1) << 23);
+        var subnormal = (abs.AsSingle() + denormMagic.AsSingle()).AsInt32() - denormMagic;
+        var mantissaOdd = Vector512.ShiftRightLogical(abs, 13) & Vector512<int>.One;
+        var normal = Vector512.ShiftRightLogical(abs + Vector512.Create(((15 - 127) << 23) + 0xFFF) + mantissaOdd, 13);
+        var isSubnormal = Vector512.LessThan(abs, Vector512.Create(113 << 23));
+        var result = Vector512.ConditionalSelect(isSubnormal, subnormal, normal);
+        return result | Vector512.ShiftRightLogical(sign, 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

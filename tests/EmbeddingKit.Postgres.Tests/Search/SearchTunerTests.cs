@@ -1,3 +1,4 @@
+using EmbeddingKit.TestInfrastructure.Vectors;
 using System.Globalization;
 using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Postgres.Storage;

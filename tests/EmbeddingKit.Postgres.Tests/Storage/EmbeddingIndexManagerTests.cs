@@ -1,3 +1,4 @@
+using EmbeddingKit.TestInfrastructure.Vectors;
 using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tests.Search;

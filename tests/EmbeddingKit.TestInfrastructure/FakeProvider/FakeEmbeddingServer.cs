@@ -286,6 +286,10 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
                 context.Response.ContentType = "text/html";
                 await context.Response.WriteAsync("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>", aborted).ConfigureAwait(false);
                 return;
+            case FakeFault.Redirect:
+                context.Response.StatusCode = 307;
+                context.Response.Headers.Location = "http://127.0.0.2:9/v1/embeddings";
+                return;
             case FakeFault.ConnectionReset:
                 context.Abort();
                 return;

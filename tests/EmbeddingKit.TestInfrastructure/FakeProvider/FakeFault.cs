@@ -62,4 +62,7 @@ public enum FakeFault
 
     /// <summary>HTTP 200 with an all-zero first vector.</summary>
     ZeroVector,
+
+    /// <summary>HTTP 307 redirecting to another origin (a client must not follow it with its credentials).</summary>
+    Redirect,
 }

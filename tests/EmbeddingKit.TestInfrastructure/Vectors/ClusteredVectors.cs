@@ -1,4 +1,4 @@
-namespace EmbeddingKit.Postgres.Tests.Search;
+namespace EmbeddingKit.TestInfrastructure.Vectors;
 
 /// <summary>Seeded synthetic embeddings: Gaussian clusters around random unit centres, every vector L2-normalized.</summary>
 public sealed class ClusteredVectors

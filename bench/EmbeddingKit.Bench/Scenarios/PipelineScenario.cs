@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
+using EmbeddingKit.Hosting;
+using EmbeddingKit.OpenAI;
+using EmbeddingKit.Postgres.Migrations;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Postgres.Tasks;
+using EmbeddingKit.Runtime;
+using EmbeddingKit.Tasks;
+using EmbeddingKit.TestInfrastructure.FakeProvider;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace EmbeddingKit.Bench.Scenarios;
+
+/// <summary>
+/// Documents per second from enqueue to stored, through the real worker, runtime, OpenAI-compatible client and pgvector
+/// storage, against the fake provider at 100 ms per request, 64 inputs per request and 8 requests in flight: the
+/// provider-bound ceiling is 8 × 64 / 0.1 s = 5,120 documents/s.
+/// </summary>
+internal sealed class PipelineScenario : IBenchScenario
+{
+    private const int Dimensions = 768;
+    private const int Batch = 64;
+    private const int InFlight = 8;
+    private static readonly TimeSpan Latency = TimeSpan.FromMilliseconds(100);
+
+    public string Name => "pipeline";
+
+    public string Description => "enqueue → worker → provider (100 ms, batch 64, 8 in flight) → stored halfvec(768): docs/s vs the provider-bound ceiling";
+
+    public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var documents = Arg(context, "--docs", 30_000);
+        var connectionString = await context.GetConnectionStringAsync(cancellationToken);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.UseVector();
+        builder.ConnectionStringBuilder.MaxPoolSize = 40;
+        await using var dataSource = builder.Build();
+        var schema = "bench_pipeline_" + Guid.NewGuid().ToString("N")[..8];
+        await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
+        var table = new EmbeddingTable(schema, Dimensions);
+        await new EmbeddingIndexManager(dataSource).EnsureTableAsync(table, cancellationToken);
+
+        await using var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
+        provider.Dimensions = Dimensions;
+        provider.MaxBatchSize = Batch;
+        provider.Latency = Latency;
+        var generator = OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
+        {
+            BaseUrl = provider.BaseUrl,
+            ApiKey = "bench",
+            Model = "bench-768",
+            Dimensions = Dimensions,
+            MaxInputsPerRequest = Batch,
+            MaxConcurrentRequests = InFlight,
+        });
+        var registry = new EmbeddingModelRegistry(new EmbeddingModel("bench-768", Dimensions, generator) { BatchSize = Batch, MaxConcurrentBatches = 1 });
+        var texts = new InMemoryBuilder(documents);
+        var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
+        var storage = new PgvectorEmbeddingStorage(dataSource, _ => table);
+        var runtime = new EmbeddingRuntime(registry, texts, storage, queue);
+
+        // More loops than requests in flight: while 8 requests wait on the provider (the generator's limit), the other
+        // loops claim, build, store and complete, so database work hides behind provider latency.
+        var loops = Arg(context, "--loops", 12);
+        var worker = new EmbeddingWorker(queue, runtime, Options.Create(new EmbeddingWorkerOptions
+        {
+            Concurrency = loops,
+            BatchSize = Batch,
+            PollInterval = TimeSpan.FromMilliseconds(50),
+            StatsInterval = TimeSpan.Zero,
+        }), new PostgresTaskSignal(dataSource, schema));
+
+        var watch = Stopwatch.StartNew();
+        await worker.StartAsync(cancellationToken);
+        for (var start = 0; start < documents; start += 1_000)
+        {
+            await runtime.EnqueueTextEmbeddingAsync("doc", Enumerable.Range(start, Math.Min(1_000, documents - start)).Select(i => i.ToString(CultureInfo.InvariantCulture)), cancellationToken: cancellationToken);
+        }
+
+        long stored;
+        while ((stored = await storage.CountAsync("doc", "bench-768", cancellationToken)) < documents)
+        {
+            await Task.Delay(20, cancellationToken);
+        }
+
+        var elapsed = watch.Elapsed.TotalSeconds;
+        await worker.StopAsync(CancellationToken.None);
+        var ceiling = InFlight * Batch / Latency.TotalSeconds;
+        var result = new BenchResult { TableHeader = ["documents", "seconds", "docs/s", "ceiling docs/s", "efficiency", "requests", "max in flight"] };
+        var perSecond = stored / elapsed;
+        result.Metrics["docs_per_s"] = Math.Round(perSecond);
+        result.Metrics["ceiling_docs_per_s"] = ceiling;
+        result.Metrics["efficiency"] = Math.Round(perSecond / ceiling, 3);
+        result.Metrics["provider_requests"] = provider.RequestCount;
+        result.Metrics["provider_inputs_per_doc"] = Math.Round(provider.InputCount / (double)documents, 3);
+        result.Table.Add([F(stored), elapsed.ToString("F1", CultureInfo.InvariantCulture), F(perSecond), F(ceiling), (perSecond / ceiling).ToString("P1", CultureInfo.InvariantCulture), F(provider.RequestCount), F(provider.MaxConcurrentRequests)]);
+        result.Notes["setup"] = $"{documents} docs, worker loops {loops}, batch {Batch}, {InFlight} requests in flight, fake provider latency 100 ms, halfvec({Dimensions}) table without ANN index";
+        await using var drop = dataSource.CreateCommand($"DROP SCHEMA \"{schema}\" CASCADE");
+        await drop.ExecuteNonQueryAsync(cancellationToken);
+        return result;
+    }
+
+    private static string F(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static int Arg(BenchContext context, string name, int fallback)
+    {
+        var index = context.Arguments.ToList().IndexOf(name);
+        return index >= 0 && index + 1 < context.Arguments.Count ? int.Parse(context.Arguments[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+
+    private sealed class InMemoryBuilder(int count) : IDocumentBuilder
+    {
+        public ValueTask<IReadOnlyDictionary<string, DocumentResult>> BuildAsync(string entityType, IReadOnlyList<string> entityIds, CancellationToken cancellationToken = default)
+        {
+            IReadOnlyDictionary<string, DocumentResult> result = entityIds.ToDictionary(
+                id => id,
+                id => int.Parse(id, CultureInfo.InvariantCulture) < count ? DocumentResult.Text($"document {id}: a few words about vector search, queues and PostgreSQL") : DocumentResult.Gone,
+                StringComparer.Ordinal);
+            return ValueTask.FromResult(result);
+        }
+    }
+}

@@ -1,0 +1,311 @@
+using EmbeddingKit.TestInfrastructure.Vectors;
+using System.Diagnostics;
+using System.Globalization;
+using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingKit.Bench.Scenarios;
+
+/// <summary>
+/// Search quality and cost of two-stage (binary-quantized candidates, fp16 rescoring) vs plain HNSW halfvec vs exact
+/// search, and vector write throughput (binary COPY vs parameterised INSERT vs the storage's upsert paths).
+/// </summary>
+/// <remarks>
+/// Data: <c>--rows</c> (default 100,000) × 768 vectors from 100 seeded Gaussian clusters: unit centres drawn from
+/// N(0, I), each point a centre plus N(0, (spread² / 768) I) noise (<c>--spread</c>, default 2, so the noise has about
+/// twice the centre's norm), L2-normalized and stored as halfvec. Queries: <c>--queries</c> (default 200) further points
+/// of the same generator, not stored (held out). Ground truth: exact search. The oversample factor is the tuner's
+/// recommendation on a sample of the table (or its largest factor when none reaches 0.95).
+/// </remarks>
+internal sealed class SearchScenario : IBenchScenario
+{
+    private const string Model = "bench-768";
+    private const int Dimensions = 768;
+    private const int K = 10;
+
+    public string Name => "search";
+
+    public string Description => "two-stage vs HNSW vs exact search on clustered 768-d halfvec, and halfvec write throughput";
+
+    public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var log = context.Log;
+        var rows = IntArgument(context, "--rows", 100_000);
+        var queryCount = IntArgument(context, "--queries", 200);
+        var writeRows = IntArgument(context, "--write-rows", 20_000);
+        var spread = (float)DoubleArgument(context, "--spread", 2.0);
+        var result = new BenchResult();
+        result.Notes["loadavg_start"] = LoadAverage();
+
+        var connectionString = await context.GetConnectionStringAsync(cancellationToken);
+        var builder = new NpgsqlDataSourceBuilder(connectionString)
+        {
+            ConnectionStringBuilder = { CommandTimeout = 0, Options = "-c maintenance_work_mem=2GB" },
+        };
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        await ExecuteAsync(dataSource, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken);
+        await ExecuteAsync(dataSource, "DROP SCHEMA IF EXISTS bench_search CASCADE", cancellationToken);
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            await connection.ReloadTypesAsync(cancellationToken);
+        }
+
+        var table = new EmbeddingTable("bench_search", Dimensions);
+        var manager = new EmbeddingIndexManager(dataSource);
+        await manager.EnsureTableAsync(table, cancellationToken);
+        var storage = new PgvectorEmbeddingStorage(dataSource, _ => table);
+
+        // Load through the storage (binary COPY path), indexes afterwards.
+        log.WriteLine($"loading {rows:N0} × {Dimensions} clustered vectors (100 clusters, spread {spread})");
+        var vectors = new ClusteredVectors(Dimensions, 100, seed: 42, spread);
+        var load = new Stopwatch();
+        for (var start = 0; start < rows; start += 5000)
+        {
+            var batch = Enumerable.Range(start, Math.Min(5000, rows - start))
+                .Select(i => new EmbeddingRecord(new EmbeddingTaskKey("doc", Id(i), Model), vectors.Next(), [1], 1))
+                .ToList();
+            load.Start();
+            await storage.UpsertAsync(batch, cancellationToken);
+            load.Stop();
+        }
+
+        var queries = Enumerable.Range(0, queryCount).Select(_ => vectors.Next()).ToList();
+        result.Metrics["load_rows_per_s"] = rows / load.Elapsed.TotalSeconds;
+
+        log.WriteLine("building the HNSW halfvec index");
+        var hnswBuild = await TimeAsync(() => ExecuteAsync(dataSource, table.CreateHnswIndexSql(Model), cancellationToken));
+        log.WriteLine($"  {hnswBuild:0.0} s; building the binary-quantized index");
+        var bqBuild = await TimeAsync(() => ExecuteAsync(dataSource, table.CreateBinaryQuantizedIndexSql(Model), cancellationToken));
+        log.WriteLine($"  {bqBuild:0.0} s");
+        await ExecuteAsync(dataSource, $"VACUUM ANALYZE {table.QualifiedName}", cancellationToken);
+        var status = await manager.GetIndexStatusAsync(table, Model, cancellationToken);
+        result.Metrics["hnsw_build_s"] = hnswBuild;
+        result.Metrics["bq_build_s"] = bqBuild;
+        result.Metrics["hnsw_index_bytes"] = status.Single(s => s.Kind == EmbeddingIndexKind.Hnsw).SizeBytes;
+        result.Metrics["bq_index_bytes"] = status.Single(s => s.Kind == EmbeddingIndexKind.BinaryQuantized).SizeBytes;
+        result.Metrics["table_bytes"] = await ScalarAsync<long>(dataSource, $"SELECT pg_table_size('{table.QualifiedName}')", cancellationToken);
+
+        // The tuner picks the oversample factor on 100 stored vectors.
+        log.WriteLine("tuning on 100 stored vectors");
+        var tuning = await new SearchTuner(dataSource).TuneAsync(table, Model, new SearchTunerOptions { SampleSize = 100, Oversamples = [2, 4, 8, 16, 32, 64], EfSearches = [40, 100, 200, 400] }, cancellationToken);
+        result.TableHeader = ["source", "path", "oversample", "ef_search", "recall@10", "p50 ms", "p99 ms"];
+        foreach (var row in tuning.Rows)
+        {
+            result.Table.Add(["tuner", row.Path.ToString(), Format(row.Oversample), Format(row.EfSearch), Format(row.RecallAtK, "0.000"), Format(row.P50Milliseconds, "0.00"), Format(row.P99Milliseconds, "0.00")]);
+        }
+
+        // Compare at (about) equal recall: the smallest oversample and the smallest ef_search the tuner saw reach 0.95,
+        // or the largest tried when none did. Plain HNSW at pgvector's default ef_search (40) is reported beside.
+        var oversample = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.RecallAtK >= 0.95).Select(r => r.Oversample).DefaultIfEmpty(64).Min();
+        var efSearch = tuning.Rows.Where(r => r.Path == SearchPath.Hnsw && r.RecallAtK >= 0.95).Select(r => r.EfSearch).DefaultIfEmpty(400).Min();
+        result.Notes["tuner_recommendation"] = tuning.Recommendation.Reason;
+        result.Notes["data"] = $"{rows} x {Dimensions}, 100 seeded Gaussian clusters (unit centres, noise norm ~{spread.ToString(CultureInfo.InvariantCulture)}), L2-normalized halfvec; {queryCount} held-out queries from the same clusters";
+
+        // Held-out queries: exact ground truth, then each path.
+        var search = new PgvectorSearch(dataSource);
+        log.WriteLine($"searching {queryCount} held-out queries: exact, two-stage (oversample {oversample}), HNSW (ef_search {efSearch} and 40)");
+        var exact = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Path = SearchPath.Exact }, null, cancellationToken);
+        var twoStage = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Oversample = oversample }, exact.Results, cancellationToken);
+        var hnsw = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Path = SearchPath.Hnsw, EfSearch = efSearch }, exact.Results, cancellationToken);
+        var hnsw40 = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Path = SearchPath.Hnsw }, exact.Results, cancellationToken);
+        result.Table.Add(["held-out", "Exact", "-", "-", "1.000", Format(exact.P50, "0.00"), Format(exact.P99, "0.00")]);
+        result.Table.Add(["held-out", "TwoStage", Format(oversample), "40", Format(twoStage.Recall, "0.000"), Format(twoStage.P50, "0.00"), Format(twoStage.P99, "0.00")]);
+        result.Table.Add(["held-out", "Hnsw", "1", Format(efSearch), Format(hnsw.Recall, "0.000"), Format(hnsw.P50, "0.00"), Format(hnsw.P99, "0.00")]);
+        result.Table.Add(["held-out", "Hnsw", "1", "40", Format(hnsw40.Recall, "0.000"), Format(hnsw40.P50, "0.00"), Format(hnsw40.P99, "0.00")]);
+
+        result.Metrics["oversample"] = oversample;
+        result.Metrics["two_stage_recall_at_10"] = twoStage.Recall;
+        result.Metrics["hnsw_recall_at_10"] = hnsw.Recall;
+        result.Metrics["hnsw_ef_search"] = efSearch;
+        result.Metrics["hnsw_ef40_recall_at_10"] = hnsw40.Recall;
+        result.Metrics["two_stage_p50_ms"] = twoStage.P50;
+        result.Metrics["two_stage_p99_ms"] = twoStage.P99;
+        result.Metrics["hnsw_p50_ms"] = hnsw.P50;
+        result.Metrics["hnsw_p99_ms"] = hnsw.P99;
+        result.Metrics["hnsw_ef40_p50_ms"] = hnsw40.P50;
+        result.Metrics["hnsw_ef40_p99_ms"] = hnsw40.P99;
+        result.Metrics["exact_p50_ms"] = exact.P50;
+        result.Metrics["exact_p99_ms"] = exact.P99;
+        result.Metrics["bq_to_hnsw_index_size_ratio"] = result.Metrics["bq_index_bytes"] / result.Metrics["hnsw_index_bytes"];
+        result.Metrics["two_stage_to_hnsw_p50_ratio"] = twoStage.P50 / hnsw.P50;
+
+        await WritesAsync(dataSource, writeRows, result, log, cancellationToken);
+        result.Notes["loadavg_end"] = LoadAverage();
+        return result;
+    }
+
+    private static async Task WritesAsync(NpgsqlDataSource dataSource, int count, BenchResult result, TextWriter log, CancellationToken cancellationToken)
+    {
+        const int dimensions = 1536;
+        var table = new EmbeddingTable("bench_search", dimensions);
+        await new EmbeddingIndexManager(dataSource).EnsureTableAsync(table, cancellationToken);
+        var generator = new ClusteredVectors(dimensions, 10, seed: 7);
+        var vectors = Enumerable.Range(0, Math.Min(count, 2000)).Select(_ => generator.Next()).ToArray();
+        var hash = new byte[32];
+        Half[] VectorOf(int i) => vectors[i % vectors.Length];
+        var truncate = $"TRUNCATE {table.QualifiedName}";
+
+        // Raw binary COPY straight into the table (no index): the ceiling. Each method runs once untimed first, so that
+        // the timed run measures jitted code, not tier-0 code.
+        log.WriteLine($"writes: {count:N0} × {dimensions}-d halfvec rows, no index");
+        async Task CopyAsync(int rows)
+        {
+            await ExecuteAsync(dataSource, truncate, cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            await using var writer = await connection.BeginBinaryImportAsync(
+                $"COPY {table.QualifiedName} (entity_type, entity_id, model, embedding, content_hash, generation) FROM STDIN (FORMAT BINARY)", cancellationToken);
+            for (var i = 0; i < rows; i++)
+            {
+                await writer.StartRowAsync(cancellationToken);
+                await writer.WriteAsync("doc", NpgsqlDbType.Text, cancellationToken);
+                await writer.WriteAsync(Id(i), NpgsqlDbType.Text, cancellationToken);
+                await writer.WriteAsync("w", NpgsqlDbType.Text, cancellationToken);
+                await writer.WriteAsync(new HalfVector(VectorOf(i)), "halfvec", cancellationToken);
+                await writer.WriteAsync(hash, NpgsqlDbType.Bytea, cancellationToken);
+                await writer.WriteAsync(1L, NpgsqlDbType.Bigint, cancellationToken);
+            }
+
+            await writer.CompleteAsync(cancellationToken);
+        }
+
+        await CopyAsync(1000);
+        await ExecuteAsync(dataSource, truncate, cancellationToken);
+        var copy = await TimeAsync(() => CopyAsync(count));
+        result.Metrics["vector_writes_per_s"] = count / copy;
+
+        // Parameterised single-row INSERTs with Pgvector.HalfVector, prepared, committed every 1,000 rows.
+        async Task InsertAsync(int rows)
+        {
+            await ExecuteAsync(dataSource, truncate, cancellationToken);
+            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            for (var start = 0; start < rows; start += 1000)
+            {
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                await using var command = new NpgsqlCommand(
+                    $"INSERT INTO {table.QualifiedName} (entity_type, entity_id, model, embedding, content_hash, generation) VALUES ('doc', $1, 'w', $2, $3, 1)",
+                    connection, transaction);
+                var id = new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text };
+                var embedding = new NpgsqlParameter<HalfVector> { DataTypeName = "halfvec" };
+                var content = new NpgsqlParameter<byte[]> { TypedValue = hash, NpgsqlDbType = NpgsqlDbType.Bytea };
+                command.Parameters.Add(id);
+                command.Parameters.Add(embedding);
+                command.Parameters.Add(content);
+                await command.PrepareAsync(cancellationToken);
+                for (var i = start; i < Math.Min(start + 1000, rows); i++)
+                {
+                    id.TypedValue = Id(i);
+                    embedding.TypedValue = new HalfVector(VectorOf(i));
+                    await command.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+            }
+        }
+
+        await InsertAsync(1000);
+        var insert = await TimeAsync(() => InsertAsync(count));
+        result.Metrics["insert_writes_per_s"] = count / insert;
+        result.Metrics["copy_to_insert_ratio"] = result.Metrics["vector_writes_per_s"] / result.Metrics["insert_writes_per_s"];
+
+        // The storage's two upsert paths (guarded INSERT … ON CONFLICT) at several batch sizes, into an empty table;
+        // the first round (batch 64) warms up and is overwritten by the second.
+        foreach (var batchSize in new[] { 64, 16, 64, 128, 256, 1024, 4096 })
+        {
+            foreach (var (path, threshold) in new[] { ("unnest", int.MaxValue), ("copy", 1) })
+            {
+                await ExecuteAsync(dataSource, truncate, cancellationToken);
+                var storage = new PgvectorEmbeddingStorage(dataSource, _ => table) { CopyThreshold = threshold };
+                var total = Math.Max(batchSize * 4, Math.Min(count, 16384) / batchSize * batchSize);
+                var seconds = await TimeAsync(async () =>
+                {
+                    for (var start = 0; start < total; start += batchSize)
+                    {
+                        var batch = Enumerable.Range(start, batchSize)
+                            .Select(i => new EmbeddingRecord(new EmbeddingTaskKey("doc", Id(i), "w"), VectorOf(i), hash, 1))
+                            .ToList();
+                        await storage.UpsertAsync(batch, cancellationToken);
+                    }
+                });
+                result.Metrics[$"upsert_{path}_batch{batchSize}_rows_per_s"] = total / seconds;
+                log.WriteLine($"  upsert {path,-6} batch {batchSize,4}: {total / seconds:N0} rows/s");
+            }
+        }
+
+        await ExecuteAsync(dataSource, $"DROP TABLE {table.QualifiedName}", cancellationToken);
+    }
+
+    private static async Task<(List<HashSet<string>> Results, double Recall, double P50, double P99)> RunQueriesAsync(
+        PgvectorSearch search, EmbeddingTable table, List<Half[]> queries, VectorSearchOptions options, List<HashSet<string>>? truth, CancellationToken cancellationToken)
+    {
+        // Warm-up: the first queries pay for cold buffers and plan caches.
+        foreach (var query in queries.Take(10))
+        {
+            await search.SearchAsync(table, Model, query, options, cancellationToken: cancellationToken);
+        }
+
+        var results = new List<HashSet<string>>(queries.Count);
+        var latencies = new double[queries.Count];
+        var recall = 0.0;
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var found = await search.SearchAsync(table, Model, queries[i], options, cancellationToken: cancellationToken);
+            latencies[i] = watch.Elapsed.TotalMilliseconds;
+            var ids = found.Hits.Select(h => h.EntityId).ToHashSet(StringComparer.Ordinal);
+            results.Add(ids);
+            if (truth is not null)
+            {
+                recall += (double)ids.Count(truth[i].Contains) / truth[i].Count;
+            }
+        }
+
+        Array.Sort(latencies);
+        return (results, truth is null ? 1 : recall / queries.Count, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    private static async Task<double> TimeAsync(Func<Task> action)
+    {
+        var watch = Stopwatch.StartNew();
+        await action();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        command.CommandTimeout = 0;
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    // Other work on the machine skews timings; the run records the load average beside them.
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+
+    private static string Id(int i) => i.ToString(CultureInfo.InvariantCulture);
+
+    private static string Format(double value, string format = "0") => value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static int IntArgument(BenchContext context, string name, int fallback) =>
+        (int)DoubleArgument(context, name, fallback);
+
+    private static double DoubleArgument(BenchContext context, string name, double fallback)
+    {
+        var index = context.Arguments.ToList().IndexOf(name);
+        return index >= 0 && index + 1 < context.Arguments.Count
+            ? double.Parse(context.Arguments[index + 1], CultureInfo.InvariantCulture)
+            : fallback;
+    }
+}

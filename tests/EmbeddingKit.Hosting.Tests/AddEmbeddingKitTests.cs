@@ -1,0 +1,66 @@
+using EmbeddingKit.Postgres.Migrations;
+using EmbeddingKit.Runtime;
+using EmbeddingKit.Tasks;
+using EmbeddingKit.TestInfrastructure.FakeProvider;
+using EmbeddingKit.TestInfrastructure.Postgres;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace EmbeddingKit.Hosting.Tests;
+
+public sealed class AddEmbeddingKitTests(PostgresServer server)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task AddEmbeddingKit_WithPostgresAndWorker_MigratesOnStartAndEmbedsWhatIsEnqueued()
+    {
+        var dataSource = await server.GetDataSourceAsync(Ct);
+        var schema = PostgresServer.NewSchemaName("di");
+        await using var provider = await FakeEmbeddingServer.StartAsync(Ct);
+        var documents = new InMemoryDocuments();
+        for (var i = 0; i < 40; i++)
+        {
+            documents.Texts[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = $"document {i} about embeddings";
+        }
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddEmbeddingKit(kit => kit
+            .AddModel(EmbeddingStack.Model(provider, "model-a", 32))
+            .UseDocumentBuilder(documents)
+            .UsePostgres(dataSource, schema, applyMigrationsOnStart: true)
+            .AddWorker(o =>
+            {
+                o.Concurrency = 2;
+                o.BatchSize = 8;
+                o.PollInterval = TimeSpan.FromSeconds(30);
+            }));
+        using var host = builder.Build();
+
+        await host.StartAsync(Ct);
+        Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, schema, Ct));
+        await Task.Delay(300, Ct); // let the idle loops start waiting, so that the wake-up must come from NOTIFY
+        var runtime = host.Services.GetRequiredService<EmbeddingRuntime>();
+        await runtime.EnqueueTextEmbeddingAsync("doc", documents.Texts.Keys, cancellationToken: Ct);
+
+        // The poll interval is 30 s: finishing well before it proves the LISTEN/NOTIFY wake-up.
+        var queue = host.Services.GetRequiredService<IEmbeddingTaskQueue>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        long stored = 0;
+        while (DateTime.UtcNow < deadline && (stored = await CountAsync()) < 40)
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        await host.StopAsync(Ct);
+        Assert.Equal(40, stored);
+        Assert.IsType<EmbeddingRuntime>(host.Services.GetRequiredService<IEmbeddingTaskHandler>());
+        Assert.NotNull(queue);
+
+        async Task<long> CountAsync()
+        {
+            await using var command = dataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".embeddingkit_embeddings_32");
+            return (long)(await command.ExecuteScalarAsync(Ct))!;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using EmbeddingKit.TestInfrastructure.Postgres;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]
