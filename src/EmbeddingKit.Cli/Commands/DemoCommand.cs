@@ -41,7 +41,7 @@ internal static class DemoCommand
             }
 
             var where = settings.Connection is null ? $"the local PostgreSQL in {LocalPostgres.DataDirectory} (provisioned on first run)" : "PostgreSQL at --connection";
-            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken), _ => "ready");
+            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken, probeDimensions: true), _ => "ready");
             var model = host.Model;
             var corpus = await reporter.StepAsync("2/7", "reading the descriptions of the Debian packages known to this machine (apt lists and dpkg status)", () => DebianCorpus.ReadAsync(sample == 0 ? null : sample, cancellationToken),
                 c => $"{c.Documents.Count:N0} documents{(c.Documents.Count < c.Available ? $" (a sample of {c.Available:N0})" : "")} from {string.Join(", ", c.Sources.Select(Path.GetFileName))}");

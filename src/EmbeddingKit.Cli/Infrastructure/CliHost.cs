@@ -92,9 +92,9 @@ internal sealed class CliHost : IAsyncDisposable
     /// Opens the database (starting the local PostgreSQL when no connection is given), applies the migrations, creates
     /// the documents table and, when a model is configured, its embedding table.
     /// </summary>
-    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken)
+    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken, bool probeDimensions = false)
     {
-        var setup = withModel ? ModelSetup.Create(settings) : null;
+        var setup = !withModel ? null : probeDimensions ? await ModelSetup.CreateProbingAsync(settings, cancellationToken) : ModelSetup.Create(settings);
         NpgsqlDataSource? dataSource = null;
         try
         {
