@@ -129,13 +129,25 @@ internal sealed class CliHost : IAsyncDisposable
     private async Task EnsureSchemaAsync(CancellationToken cancellationToken)
     {
         await EmbeddingKitMigrations.ApplyAsync(DataSource, Schema, cancellationToken);
-        await Documents.EnsureTableAsync(cancellationToken);
-        if (Table is not null)
+
+        // CREATE ... IF NOT EXISTS is not atomic in PostgreSQL: two processes starting at once on a new schema can both
+        // try to create and one gets a duplicate error. The other one created it; check again.
+        for (var attempt = 1; ; attempt++)
         {
-            if (await new EmbeddingIndexManager(DataSource).EnsureTableAsync(Table, cancellationToken))
+            try
             {
-                await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
-                await connection.ReloadTypesAsync(cancellationToken);
+                await Documents.EnsureTableAsync(cancellationToken);
+                if (Table is not null && await new EmbeddingIndexManager(DataSource).EnsureTableAsync(Table, cancellationToken))
+                {
+                    await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+                    await connection.ReloadTypesAsync(cancellationToken);
+                }
+
+                return;
+            }
+            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateSchema)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken);
             }
         }
     }
