@@ -25,4 +25,20 @@ public sealed class DemoTests(PostgresServer server) : CliTest(server)
         Assert.True(second.ExitCode == 0, second.Error);
         Assert.Contains("300 documents, 0 new or changed, 0 tasks enqueued", second.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Demo_WithAProvider_FindsItsDimensionsAndNeverPrintsTheKey()
+    {
+        Fake.Dimensions = 24;
+
+        var result = await Cli.RunAsync("demo", "--limit", "40", "--query", "database",
+            "--connection", Connection, "--schema", Schema, "--base-url", Fake.BaseUrl.ToString(), "--model", "m", "--api-key", ApiKey);
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("embedding with m (openai-compatible, 24 dimensions)", result.Out, StringComparison.Ordinal);
+        Assert.Contains("40 embedded, 0 failed", result.Out, StringComparison.Ordinal);
+        Assert.Contains("[m, two-stage]", result.Out, StringComparison.Ordinal);
+        Assert.Equal(40L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_24"));
+        AssertNoSecret(result);
+    }
 }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Rollout;
-using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -41,7 +40,7 @@ internal static class DemoCommand
             }
 
             var where = settings.Connection is null ? $"the local PostgreSQL in {LocalPostgres.DataDirectory} (provisioned on first run)" : "PostgreSQL at --connection";
-            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken), _ => "ready");
+            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken, probeDimensions: true), _ => "ready");
             var model = host.Model;
             var corpus = await reporter.StepAsync("2/7", "reading the descriptions of the Debian packages known to this machine (apt lists and dpkg status)", () => DebianCorpus.ReadAsync(sample == 0 ? null : sample, cancellationToken),
                 c => $"{c.Documents.Count:N0} documents{(c.Documents.Count < c.Available ? $" (a sample of {c.Available:N0})" : "")} from {string.Join(", ", c.Sources.Select(Path.GetFileName))}");
@@ -64,7 +63,7 @@ internal static class DemoCommand
 
             var table = host.Table!;
             await reporter.StepAsync("5/7", $"building the HNSW and binary-quantized indexes of {model.Name} on {table.QualifiedName} (CREATE INDEX CONCURRENTLY, skipped when present)",
-                async () => await new EmbeddingIndexManager(host.DataSource).EnsureModelIndexesAsync(table, model.Name, cancellationToken),
+                () => ModelIndexes.EnsureAsync(host.DataSource, table, model.Name, cancellationToken),
                 s => string.Join(", ", s.Select(i => $"{i.Name} {i.SizeBytes / 1024.0 / 1024.0:N1} MB{(i.IsValid ? "" : " INVALID")}")));
 
             await reporter.StepAsync("6/7", $"activating {model.Name} as the search model of {EntityType} (coverage check)", async () =>

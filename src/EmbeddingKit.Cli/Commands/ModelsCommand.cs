@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Rollout;
-using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -60,7 +59,7 @@ internal static class ModelsCommand
             }
 
             // Search answers from the model's partial indexes: make sure they exist.
-            await new EmbeddingIndexManager(host.DataSource).EnsureModelIndexesAsync(host.TableFor(dimensions), name, cancellationToken);
+            await ModelIndexes.EnsureAsync(host.DataSource, host.TableFor(dimensions), name, cancellationToken);
             if (reporter.Json)
             {
                 JsonOutput.Write(new

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Search;
-using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -53,7 +52,7 @@ internal static class TuneCommand
             }
 
             reporter.Line($"tuning {model} on {stored:N0} {type} vectors ({options.SampleSize} queries, recall@{options.K} target {options.TargetRecall:0.###})");
-            await new EmbeddingIndexManager(host.DataSource).EnsureModelIndexesAsync(host.Table!, model, cancellationToken);
+            await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, model, cancellationToken);
             var result = await new SearchTuner(host.DataSource).TuneAsync(host.Table!, model, options, cancellationToken);
             var save = !parseResult.GetValue(noSave);
             var recommendation = result.Recommendation;

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using EmbeddingKit.Cli.Infrastructure;
-using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -43,17 +42,16 @@ internal static class WorkCommand
             }
 
             var idle = parseResult.GetValue(untilIdle);
-            var indexes = new EmbeddingIndexManager(host.DataSource);
             if (!idle)
             {
-                await indexes.EnsureModelIndexesAsync(host.Table!, host.Model.Name, cancellationToken);
+                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, cancellationToken);
             }
 
             reporter.Line($"working on {host.Model.Name} ({host.Setup!.Provider}, {host.Model.Dimensions} dimensions) with {loops} loop(s) of {batchSize} tasks{(idle ? " until idle" : "; Ctrl-C to stop")}");
             var summary = await new WorkLoop(host, loops, batchSize, TimeSpan.FromSeconds(leaseSeconds), idle, reporter).RunAsync(cancellationToken);
             if (idle && !summary.Interrupted)
             {
-                await indexes.EnsureModelIndexesAsync(host.Table!, host.Model.Name, cancellationToken);
+                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, cancellationToken);
             }
 
             Print(reporter, summary);

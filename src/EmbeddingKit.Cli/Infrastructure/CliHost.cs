@@ -92,9 +92,9 @@ internal sealed class CliHost : IAsyncDisposable
     /// Opens the database (starting the local PostgreSQL when no connection is given), applies the migrations, creates
     /// the documents table and, when a model is configured, its embedding table.
     /// </summary>
-    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken)
+    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken, bool probeDimensions = false)
     {
-        var setup = withModel ? ModelSetup.Create(settings) : null;
+        var setup = !withModel ? null : probeDimensions ? await ModelSetup.CreateProbingAsync(settings, cancellationToken) : ModelSetup.Create(settings);
         NpgsqlDataSource? dataSource = null;
         try
         {
@@ -129,13 +129,25 @@ internal sealed class CliHost : IAsyncDisposable
     private async Task EnsureSchemaAsync(CancellationToken cancellationToken)
     {
         await EmbeddingKitMigrations.ApplyAsync(DataSource, Schema, cancellationToken);
-        await Documents.EnsureTableAsync(cancellationToken);
-        if (Table is not null)
+
+        // CREATE ... IF NOT EXISTS is not atomic in PostgreSQL: two processes starting at once on a new schema can both
+        // try to create and one gets a duplicate error. The other one created it; check again.
+        for (var attempt = 1; ; attempt++)
         {
-            if (await new EmbeddingIndexManager(DataSource).EnsureTableAsync(Table, cancellationToken))
+            try
             {
-                await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
-                await connection.ReloadTypesAsync(cancellationToken);
+                await Documents.EnsureTableAsync(cancellationToken);
+                if (Table is not null && await new EmbeddingIndexManager(DataSource).EnsureTableAsync(Table, cancellationToken))
+                {
+                    await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
+                    await connection.ReloadTypesAsync(cancellationToken);
+                }
+
+                return;
+            }
+            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateSchema)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken);
             }
         }
     }

@@ -35,7 +35,37 @@ internal sealed class ModelSetup : IDisposable
     public bool IsHashing => Provider == Hashing;
 
     /// <summary>Builds the model. Remote providers need <c>--model</c> and, when vectors are stored, <c>--dimensions</c>.</summary>
-    public static ModelSetup Create(CliSettings settings, bool requireDimensions = true)
+    public static ModelSetup Create(CliSettings settings, bool requireDimensions = true) => Create(settings, requireDimensions, null);
+
+    /// <summary>Builds the model; for a remote provider without <c>--dimensions</c>, one request with a short text finds
+    /// the provider's native size (used by the demo, so that <c>--base-url/--api-key/--model</c> suffice).</summary>
+    public static async Task<ModelSetup> CreateProbingAsync(CliSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var probe = Create(settings, requireDimensions: false, null);
+        if (probe.IsHashing || settings.Dimensions is not null)
+        {
+            return probe;
+        }
+
+        int dimensions;
+        using (probe)
+        {
+            try
+            {
+                var embeddings = await probe.Model.Generator.GenerateAsync(["dimension probe"], cancellationToken: cancellationToken);
+                dimensions = embeddings[0].Vector.Length;
+            }
+            catch (EmbeddingKitException e)
+            {
+                throw new CliException($"{e.GetType().Name}: {CliSettings.OneLine(e)}", 4, e);
+            }
+        }
+
+        return Create(settings, requireDimensions: false, dimensions);
+    }
+
+    private static ModelSetup Create(CliSettings settings, bool requireDimensions, int? probedDimensions)
     {
         ArgumentNullException.ThrowIfNull(settings);
         var provider = settings.Provider?.Trim().ToLowerInvariant() ?? (settings.BaseUrl is null ? Hashing : OpenAICompatible);
@@ -54,7 +84,7 @@ internal sealed class ModelSetup : IDisposable
             throw new CliException("--dimensions must be between 1 and 16000", 2);
         }
 
-        return provider == Hashing ? CreateHashing(settings) : CreateRemote(settings, provider, requireDimensions);
+        return provider == Hashing ? CreateHashing(settings) : CreateRemote(settings, provider, requireDimensions, probedDimensions);
     }
 
     /// <summary>The hashing model named <paramref name="name"/> (<c>hashing-{dimensions}</c>), or null when the name is
@@ -102,7 +132,7 @@ internal sealed class ModelSetup : IDisposable
         return new ModelSetup(Hashing, embedding, dimensions);
     }
 
-    private static ModelSetup CreateRemote(CliSettings settings, string provider, bool requireDimensions)
+    private static ModelSetup CreateRemote(CliSettings settings, string provider, bool requireDimensions, int? probedDimensions)
     {
         EmbeddingProviderPreset? preset = null;
         if (provider != OpenAICompatible)
@@ -163,11 +193,11 @@ internal sealed class ModelSetup : IDisposable
             throw new CliException(CliSettings.OneLine(e), 2);
         }
 
-        var embedding = new EmbeddingModel(model, settings.Dimensions ?? 1, generator)
+        var embedding = new EmbeddingModel(model, settings.Dimensions ?? probedDimensions ?? 1, generator)
         {
             BatchSize = options.MaxInputsPerRequest,
             MaxConcurrentBatches = options.MaxConcurrentRequests,
         };
-        return new ModelSetup(provider, embedding, settings.Dimensions);
+        return new ModelSetup(provider, embedding, settings.Dimensions ?? probedDimensions);
     }
 }

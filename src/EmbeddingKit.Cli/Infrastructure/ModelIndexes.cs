@@ -1,0 +1,60 @@
+using EmbeddingKit.Postgres.Storage;
+using Npgsql;
+
+namespace EmbeddingKit.Cli.Infrastructure;
+
+/// <summary>
+/// Builds a model's indexes when missing, one CLI process at a time. <see cref="EmbeddingIndexManager"/> serializes
+/// builds with a blocking <c>pg_advisory_lock</c>, and a session blocked there holds a snapshot that the holder's
+/// <c>CREATE INDEX CONCURRENTLY</c> waits for: two <c>work --until-idle</c> processes finishing together deadlock. So the
+/// CLI first takes its own lock by polling <c>pg_try_advisory_lock</c> (no statement waits, no snapshot is held).
+/// </summary>
+internal static class ModelIndexes
+{
+    public static async Task<IReadOnlyList<EmbeddingIndexStatus>> EnsureAsync(NpgsqlDataSource dataSource, EmbeddingTable table, string model, CancellationToken cancellationToken)
+    {
+        var manager = new EmbeddingIndexManager(dataSource);
+        var status = await manager.GetIndexStatusAsync(table, model, cancellationToken);
+        if (status.All(s => s.Exists && s.IsValid))
+        {
+            return status;
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var key = Key(table.QualifiedName);
+        while (!await TryLockAsync(connection, key, cancellationToken))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
+        }
+
+        try
+        {
+            return await manager.EnsureModelIndexesAsync(table, model, cancellationToken);
+        }
+        finally
+        {
+            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
+            unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
+            await unlock.ExecuteScalarAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<bool> TryLockAsync(NpgsqlConnection connection, long key, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>FNV-1a 64 of "embeddingkit-cli:indexes:" + the table: stable across processes and versions.</summary>
+    private static long Key(string table)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in "embeddingkit-cli:indexes:" + table)
+        {
+            hash = (hash ^ c) * 1099511628211UL;
+        }
+
+        return unchecked((long)hash);
+    }
+}
