@@ -30,6 +30,7 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
         ArgumentNullException.ThrowIfNull(values);
         var model = options?.ModelId ?? _options.Model!;
         var dimensions = options?.Dimensions ?? _options.Dimensions;
+        var extra = options?.AdditionalProperties;
         var inputs = values.ToArray();
 
         // Flatten: each text, image or frame is one request item; owner[i] is the input it belongs to.
@@ -78,7 +79,7 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
         var tasks = new List<Task>();
         for (var offset = 0; offset < itemArray.Length; offset += batch)
         {
-            tasks.Add(SendBatchAsync(itemArray, vectors, offset, Math.Min(batch, itemArray.Length - offset), model, dimensions, usage, cancellationToken));
+            tasks.Add(SendBatchAsync(itemArray, vectors, offset, Math.Min(batch, itemArray.Length - offset), model, dimensions, extra, usage, cancellationToken));
         }
 
         await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -148,7 +149,7 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
     }
 
     private async Task SendBatchAsync(
-        MultimodalItem[] items, float[]?[] vectors, int offset, int count, string model, int? dimensions, UsageTotals usage,
+        MultimodalItem[] items, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationToken cancellationToken)
     {
         long estimate = 256;
@@ -158,7 +159,7 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
         }
 
         using var body = new PooledByteBufferWriter((int)Math.Min(estimate, int.MaxValue / 2));
-        EmbeddingRequestWriter.WriteMultimodal(body, _options, model, dimensions, items.AsSpan(offset, count));
+        EmbeddingRequestWriter.WriteMultimodal(body, _options, model, dimensions, extra, items.AsSpan(offset, count));
         var parsed = await _transport.SendAsync(body.WrittenMemory, vectors.AsMemory(offset, count), offset, model, dimensions, cancellationToken)
             .ConfigureAwait(false);
         usage.Add(parsed);

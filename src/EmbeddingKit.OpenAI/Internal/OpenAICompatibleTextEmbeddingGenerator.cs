@@ -25,6 +25,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         ArgumentNullException.ThrowIfNull(values);
         var model = options?.ModelId ?? _options.Model!;
         var dimensions = options?.Dimensions ?? _options.Dimensions;
+        var extra = options?.AdditionalProperties;
         if (dimensions is <= 0)
         {
             throw new ArgumentException("Dimensions must be positive.", nameof(options));
@@ -42,7 +43,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         {
             if (inputs.Length > 0)
             {
-                await SendBatchAsync(inputs, vectors, 0, inputs.Length, model, dimensions, usage, cancellationToken).ConfigureAwait(false);
+                await SendBatchAsync(inputs, vectors, 0, inputs.Length, model, dimensions, extra, usage, cancellationToken).ConfigureAwait(false);
             }
         }
         else
@@ -52,7 +53,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
             var tasks = new List<Task>((inputs.Length + batch - 1) / batch);
             for (var offset = 0; offset < inputs.Length; offset += batch)
             {
-                tasks.Add(RunBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, usage, failed));
+                tasks.Add(RunBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, extra, usage, failed));
             }
 
             try
@@ -131,12 +132,12 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
     }
 
     private async Task RunBatchAsync(
-        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, UsageTotals usage,
+        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationTokenSource failed)
     {
         try
         {
-            await SendBatchAsync(inputs, vectors, offset, count, model, dimensions, usage, failed.Token).ConfigureAwait(false);
+            await SendBatchAsync(inputs, vectors, offset, count, model, dimensions, extra, usage, failed.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -146,11 +147,11 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
     }
 
     private async Task SendBatchAsync(
-        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, UsageTotals usage,
+        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationToken cancellationToken)
     {
         using var body = new PooledByteBufferWriter(EstimateBodySize(inputs, offset, count));
-        EmbeddingRequestWriter.WriteText(body, _options, model, dimensions, inputs.AsSpan(offset, count));
+        EmbeddingRequestWriter.WriteText(body, _options, model, dimensions, extra, inputs.AsSpan(offset, count));
         var parsed = await _transport.SendAsync(body.WrittenMemory, vectors.AsMemory(offset, count), offset, model, dimensions, cancellationToken)
             .ConfigureAwait(false);
         usage.Add(parsed);

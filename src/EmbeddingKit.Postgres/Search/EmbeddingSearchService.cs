@@ -47,6 +47,8 @@ public sealed class EmbeddingSearchService
     /// <param name="path">A path to use instead of the model's saved one.</param>
     /// <param name="entityIds">Only these entities (an allow-list filter), when given.</param>
     /// <param name="cancellationToken">Cancels the search.</param>
+    /// <remarks>When embedding the query fails with an <see cref="EmbeddingProviderException"/> and a lexical search was
+    /// given, the answer comes from the lexical search alone (<see cref="EmbeddingSearchResult.FallbackUsed"/>).</remarks>
     /// <exception cref="ArgumentException">No model is active for the entity type and none was given, or the model is not
     /// registered in this process.</exception>
     public async ValueTask<EmbeddingSearchResult> SearchAsync(
@@ -64,9 +66,22 @@ public sealed class EmbeddingSearchService
             throw new ArgumentException($"The model '{modelName}' is not registered in this process.", nameof(model));
         }
 
-        var hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, cancellationToken).ConfigureAwait(false);
-        var incomplete = active is { Coverage: < 1 } || await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false);
-        if (model is not null || !incomplete)
+        // Coverage first, then the vector query: an entity embedded between the two is then still found by one of them.
+        var incomplete = model is null
+            && (active is { Coverage: < 1 } || await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false));
+        IReadOnlyList<EmbeddingSearchHit> hits;
+        try
+        {
+            hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EmbeddingProviderException) when (_lexical is not null && model is null)
+        {
+            // The query cannot be embedded now (provider down or limiting): answer lexically rather than not at all.
+            var ids = await _lexical.SearchAsync(query, entityType, k, cancellationToken).ConfigureAwait(false);
+            return new EmbeddingSearchResult(entityType, modelName, [.. ids.Where(id => entityIds is null || entityIds.Contains(id)).Select((id, rank) => new EmbeddingSearchHit(id, 1.0 / (rank + 1), null, "fallback-lexical"))], true);
+        }
+
+        if (!incomplete)
         {
             return new EmbeddingSearchResult(entityType, modelName, hits, false);
         }

@@ -115,6 +115,6 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
         _stop.Dispose();
     }
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Listening for enqueued tasks failed; reconnecting in {DelaySeconds} s: {Error}")]
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Listening for enqueued tasks failed; reconnecting in {DelaySeconds} s: {Error}")]
     private static partial void LogListenFailed(ILogger logger, double delaySeconds, string error);
 }
