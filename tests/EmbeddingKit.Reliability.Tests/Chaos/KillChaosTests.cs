@@ -48,7 +48,7 @@ public sealed class KillChaosTests(PostgresServer server)
             }
 
             var chaosSeconds = started.Elapsed.TotalSeconds;
-            var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(90), ct);
+            var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(90), cancellationToken: ct);
             var check = await schema.CheckAsync(ct);
             Figures.Report(nameof(Work_RandomWorkersSigkilled_NothingLostStuckOrStale), new
             {

@@ -43,7 +43,7 @@ public sealed class UpdateRaceTests(PostgresServer server)
                 await Task.Delay(100, ct);
             }
 
-            var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(90), ct);
+            var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(90), workers, ct);
             var check = await schema.CheckAsync(ct);
             Figures.Report(nameof(Work_EntitiesRewrittenWhileEmbedding_EveryVectorMatchesLatestText), new
             {

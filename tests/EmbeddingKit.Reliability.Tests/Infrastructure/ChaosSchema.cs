@@ -167,12 +167,18 @@ public sealed class ChaosSchema : IAsyncDisposable
     /// <summary>Outstanding tasks (any state).</summary>
     public Task<long> OutstandingAsync(CancellationToken cancellationToken = default) => CountAsync("SELECT count(*) FROM {tasks}", cancellationToken);
 
-    /// <summary>Waits until no task is outstanding, at most <paramref name="timeout"/>; returns whether it got there.</summary>
-    public async Task<bool> WaitForDrainAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>Waits until no task is outstanding, at most <paramref name="timeout"/> (less when every worker given has
+    /// exited); returns whether it got there.</summary>
+    public async Task<bool> WaitForDrainAsync(TimeSpan timeout, IReadOnlyList<WorkerProcess>? workers = null, CancellationToken cancellationToken = default)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
+            if (workers is { Count: > 0 } && workers.All(w => w.HasExited))
+            {
+                return await OutstandingAsync(cancellationToken) == 0;
+            }
+
             if (await OutstandingAsync(cancellationToken) == 0)
             {
                 return true;
