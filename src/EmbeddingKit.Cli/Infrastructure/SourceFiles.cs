@@ -76,13 +76,24 @@ internal static class SourceFiles
                 throw new CliException(Where(file, number, "malformed JSON: " + e.Message.Split(" Path:", 2)[0].Split(" LineNumber:", 2)[0]), 2);
             }
 
-            var id = record["id"] switch
+            string id;
+            string text;
+            try
             {
-                JsonValue value when value.TryGetValue<string>(out var s) => s,
-                JsonValue value when value.GetValueKind() == JsonValueKind.Number => value.ToJsonString(),
-                _ => throw new CliException(Where(file, number, "\"id\" must be a string or a number"), 2),
-            };
-            var text = record["text"] is JsonValue t && t.TryGetValue<string>(out var s2) ? s2 : throw new CliException(Where(file, number, "\"text\" must be a string"), 2);
+                id = record["id"] switch
+                {
+                    JsonValue value when value.TryGetValue<string>(out var s) => s,
+                    JsonValue value when value.GetValueKind() == JsonValueKind.Number => value.ToJsonString(),
+                    _ => throw new CliException(Where(file, number, "\"id\" must be a string or a number"), 2),
+                };
+                text = record["text"] is JsonValue t && t.TryGetValue<string>(out var s2) ? s2 : throw new CliException(Where(file, number, "\"text\" must be a string"), 2);
+            }
+            catch (InvalidOperationException)
+            {
+                // System.Text.Json refuses to materialize a string with a lone surrogate escape (\ud800): not text.
+                throw new CliException(Where(file, number, "invalid string: a \\u escape is a lone UTF-16 surrogate"), 2);
+            }
+
             Check(file, number, id, text);
             record.Remove("id");
             record.Remove("text");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Tasks;
+using Npgsql;
 using Spectre.Console;
 
 namespace EmbeddingKit.Cli.Infrastructure;
@@ -28,6 +29,9 @@ internal sealed class WorkLoop
     private long _released;
     private long _leaseLost;
     private long _outstanding;
+    private long _transientErrors;
+
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(15);
 
     public WorkLoop(CliHost host, int concurrency, int batchSize, TimeSpan lease, bool untilIdle, Reporter reporter)
     {
@@ -94,6 +98,7 @@ internal sealed class WorkLoop
             Dead = Interlocked.Read(ref _dead),
             Released = Interlocked.Read(ref _released),
             LeaseLost = Interlocked.Read(ref _leaseLost),
+            TransientErrors = Interlocked.Read(ref _transientErrors),
             Outstanding = outstanding,
             ElapsedSeconds = Math.Round(elapsed, 3),
             RatePerSecond = elapsed > 0 ? Math.Round(completed / elapsed, 1) : 0,
@@ -105,40 +110,28 @@ internal sealed class WorkLoop
     {
         var token = stop.Token;
         var workerId = string.Create(CultureInfo.InvariantCulture, $"embeddingkit-cli:{Environment.MachineName}:{Environment.ProcessId}:{index}");
+        var backoff = TimeSpan.Zero;
         try
         {
             while (!token.IsCancellationRequested)
             {
-                var result = await EmbeddingTaskDrain.RunOnceAsync(_host.Queue, _host.Runtime, _batchSize, workerId, _lease, cancellationToken: token);
-                if (result.Claimed > 0)
+                try
                 {
-                    Interlocked.Add(ref _claimed, result.Claimed);
-                    Interlocked.Add(ref _completed, result.Completion.Completed.Count);
-                    Interlocked.Add(ref _failed, result.Failure.Retried.Count + result.Failure.Dead.Count);
-                    Interlocked.Add(ref _dead, result.Failure.Dead.Count);
-                    Interlocked.Add(ref _released, result.Released);
-                    Interlocked.Add(ref _leaseLost, result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count);
-                    continue;
-                }
-
-                if (_untilIdle)
-                {
-                    var outstanding = await _host.Queue.CountOutstandingAsync(_models, token);
-                    Interlocked.Exchange(ref _outstanding, outstanding);
-                    if (outstanding == 0)
+                    if (!await IterateAsync(workerId, signal, stop))
                     {
-                        await stop.CancelAsync(); // every loop is done: nothing is outstanding for our models
                         return;
                     }
 
-                    await ThrowIfPausedAsync(token);
-
-                    // Tasks are waiting for a retry backoff or for the lease of a crashed worker to expire.
-                    await signal.WaitAsync(TimeSpan.FromMilliseconds(500), token);
+                    backoff = TimeSpan.Zero;
                 }
-                else
+                catch (Exception e) when (!token.IsCancellationRequested && IsTransient(e))
                 {
-                    await signal.WaitAsync(TimeSpan.FromSeconds(5), token);
+                    // Database restarting, connection cut, pool exhausted: what was claimed comes back when its lease
+                    // expires; wait and try again instead of ending the process.
+                    backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                    Interlocked.Increment(ref _transientErrors);
+                    await Console.Error.WriteLineAsync($"      loop {index}: {CliSettings.OneLine(e)}; retrying in {backoff.TotalSeconds:N1} s");
+                    await Task.Delay(backoff, token);
                 }
             }
         }
@@ -151,6 +144,54 @@ internal sealed class WorkLoop
             await stop.CancelAsync(); // one loop failed: stop the others, the failure is reported
             throw;
         }
+    }
+
+    /// <summary>Errors of the database connection that end when the database is back: retried with backoff.</summary>
+    private static bool IsTransient(Exception e) => e switch
+    {
+        PostgresException p => p.IsTransient,
+        NpgsqlException => true, // connection-level (I/O, timeout, pool exhausted), not an error reported by the server
+        TimeoutException or System.Net.Sockets.SocketException or IOException => true,
+        _ => false,
+    };
+
+    /// <summary>One claim/process/finish; returns false when the loop is done (until-idle and nothing outstanding).</summary>
+    private async Task<bool> IterateAsync(string workerId, PostgresTaskSignal signal, CancellationTokenSource stop)
+    {
+        var token = stop.Token;
+        var result = await EmbeddingTaskDrain.RunOnceAsync(_host.Queue, _host.Runtime, _batchSize, workerId, _lease, cancellationToken: token);
+        if (result.Claimed > 0)
+        {
+            Interlocked.Add(ref _claimed, result.Claimed);
+            Interlocked.Add(ref _completed, result.Completion.Completed.Count);
+            Interlocked.Add(ref _failed, result.Failure.Retried.Count + result.Failure.Dead.Count);
+            Interlocked.Add(ref _dead, result.Failure.Dead.Count);
+            Interlocked.Add(ref _released, result.Released);
+            Interlocked.Add(ref _leaseLost, result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count);
+            return true;
+        }
+
+        if (_untilIdle)
+        {
+            var outstanding = await _host.Queue.CountOutstandingAsync(_models, token);
+            Interlocked.Exchange(ref _outstanding, outstanding);
+            if (outstanding == 0)
+            {
+                await stop.CancelAsync(); // every loop is done: nothing is outstanding for our models
+                return false;
+            }
+
+            await ThrowIfPausedAsync(token);
+
+            // Tasks are waiting for a retry backoff or for the lease of a crashed worker to expire.
+            await signal.WaitAsync(TimeSpan.FromMilliseconds(500), token);
+        }
+        else
+        {
+            await signal.WaitAsync(TimeSpan.FromSeconds(5), token);
+        }
+
+        return true;
     }
 
     private async Task ThrowIfPausedAsync(CancellationToken cancellationToken)

@@ -17,6 +17,9 @@ internal sealed record WorkSummary
 
     public long LeaseLost { get; init; }
 
+    /// <summary>Iterations that failed on the database connection and were retried after a backoff.</summary>
+    public long TransientErrors { get; init; }
+
     public long Outstanding { get; init; }
 
     public double ElapsedSeconds { get; init; }

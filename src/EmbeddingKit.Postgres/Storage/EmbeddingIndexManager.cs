@@ -87,7 +87,7 @@ public sealed class EmbeddingIndexManager
         ArgumentNullException.ThrowIfNull(table);
         ArgumentException.ThrowIfNullOrEmpty(model);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await LockAsync(connection, table, "pg_advisory_lock", cancellationToken).ConfigureAwait(false);
+        await AcquireLockAsync(connection, table, cancellationToken).ConfigureAwait(false);
         try
         {
             var before = await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false);
@@ -143,7 +143,7 @@ public sealed class EmbeddingIndexManager
         ArgumentNullException.ThrowIfNull(table);
         ArgumentException.ThrowIfNullOrEmpty(model);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await LockAsync(connection, table, "pg_advisory_lock", cancellationToken).ConfigureAwait(false);
+        await AcquireLockAsync(connection, table, cancellationToken).ConfigureAwait(false);
         try
         {
             await ExecuteAsync(connection, table.DropIndexSql(table.HnswIndexName(model)), cancellationToken).ConfigureAwait(false);
@@ -174,11 +174,24 @@ public sealed class EmbeddingIndexManager
         return result;
     }
 
-    private static async Task LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
+    // Polls pg_try_advisory_lock instead of waiting in pg_advisory_lock: the holder's CREATE INDEX CONCURRENTLY waits for
+    // every open transaction, including a statement blocked in pg_advisory_lock, so several processes ensuring indexes
+    // at once deadlocked (40P01). Between tries no transaction is open, so the index build never waits for us.
+    private static async Task AcquireLockAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (!await LockAsync(connection, table, "pg_try_advisory_lock", cancellationToken).ConfigureAwait(false))
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.TicksPerSecond));
+        }
+    }
+
+    private static async Task<bool> LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand($"SELECT {function}(hashtextextended($1, 0))", connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "embeddingkit_index:" + table.QualifiedName });
-        await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     // No command timeout: an index build takes as long as it takes; the caller cancels through the token.

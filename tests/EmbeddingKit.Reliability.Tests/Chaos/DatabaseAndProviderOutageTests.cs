@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using EmbeddingKit.Reliability.Tests.Infrastructure;
+using EmbeddingKit.TestInfrastructure.FakeProvider;
+using EmbeddingKit.TestInfrastructure.Postgres;
+using Npgsql;
+
+namespace EmbeddingKit.Reliability.Tests.Chaos;
+
+/// <summary>
+/// Worker processes behind a fault-injecting TCP proxy, on their own PostgreSQL cluster, with a pool smaller than
+/// their loop count: connections cut, traffic black-holed, PostgreSQL restarted, the provider gone for 8 s. They
+/// reconnect with backoff and finish; nothing lost or stuck.
+/// </summary>
+public sealed class DatabaseAndProviderOutageTests
+{
+    private const int Documents = 3_000;
+
+    [Fact]
+    public async Task Work_PostgresRestartedConnectionsCutProviderGone_WorkersReconnectAndFinish()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await PostgresCluster.StartAsync(ct);
+        await using (var setup = NpgsqlDataSource.Create(cluster.ConnectionString))
+        {
+            await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        var upstream = new NpgsqlConnectionStringBuilder(cluster.ConnectionString);
+        await using var proxy = new TcpFaultProxy(upstream.Port);
+        await using var schema = await ChaosSchema.CreateAsync(cluster.ConnectionString, ct);
+        await schema.SeedAsync(Documents, ct);
+
+        // Workers go through the proxy, fail fast on dead sockets, and get 2 pooled connections for 4 loops (plus the
+        // heartbeats and the LISTEN connection).
+        schema.ConnectionString = new NpgsqlConnectionStringBuilder(schema.ConnectionString)
+        {
+            Port = proxy.Port,
+            MaxPoolSize = 2,
+            Timeout = 3,
+            CommandTimeout = 5,
+            KeepAlive = 1,
+        }.ConnectionString;
+        schema.Provider.Latency = TimeSpan.FromMilliseconds(250);
+        schema.Provider.ResetCounters();
+        var workers = Enumerable.Range(0, 3).Select(i => schema.StartWorker($"worker-{i}", concurrency: 4)).ToList();
+        var watch = Stopwatch.StartNew();
+        var events = new List<string>();
+        try
+        {
+            // Faults start once the workers are working (past start-up, which fails fast by design).
+            for (var i = 0; i < 600 && schema.Provider.RequestCount == 0 && !workers.All(w => w.HasExited); i++)
+            {
+                await Task.Delay(100, ct);
+            }
+
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s working");
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s cut {proxy.CutAll()} connections");
+
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            proxy.BlackHole = true;
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s black hole on");
+            await Task.Delay(TimeSpan.FromSeconds(6), ct);
+            proxy.BlackHole = false;
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s black hole off, cut {proxy.CutAll()} connections");
+
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            await PostgresCluster.RunScriptAsync(["stop", cluster.DataDirectory], ct);
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s PostgreSQL stopped");
+            await Task.Delay(TimeSpan.FromSeconds(4), ct);
+            await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], ct);
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s PostgreSQL started");
+
+            // The provider goes away (every request reset) for 8 s; a real outage may last longer (the generator's
+            // retries and the queue's backoff cover it the same way, only slower).
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            var outstandingAtOutage = await schema.OutstandingAsync(ct);
+            schema.Provider.SetFaultRate(FakeFault.ConnectionReset, 1);
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s provider gone ({outstandingAtOutage} outstanding)");
+            await Task.Delay(TimeSpan.FromSeconds(8), ct);
+            schema.Provider.ClearFaults();
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s provider back");
+
+            var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(150), workers, ct);
+            events.Add($"{watch.Elapsed.TotalSeconds:N1}s drained: {drained}");
+            var openWhileIdle = proxy.Open;
+            var check = await schema.CheckAsync(ct);
+            Figures.Report(nameof(Work_PostgresRestartedConnectionsCutProviderGone_WorkersReconnectAndFinish), new
+            {
+                documents = Documents,
+                workers = workers.Count,
+                loops_per_worker = 4,
+                max_pool_size = 2,
+                events,
+                outstanding_when_provider_went = outstandingAtOutage,
+                seconds_to_drain = Math.Round(watch.Elapsed.TotalSeconds, 1),
+                proxy_connections_accepted = proxy.Accepted,
+                proxy_connections_open_at_end = openWhileIdle,
+                check.Vectors,
+                check.Lost,
+                check.StaleVectors,
+                check.LeasedPastExpiry,
+                check.Outstanding,
+                check.Dead,
+                provider_requests = schema.Provider.RequestCount,
+                provider_inputs_per_task = Math.Round((double)schema.Provider.InputCount / Documents, 3),
+            });
+
+            Assert.True(drained, $"not drained: {check}; {string.Join(" | ", workers.Select(w => w.Describe()))}");
+            Assert.All(workers, w => Assert.False(w.HasExited, w.Describe()));
+            Assert.True(outstandingAtOutage > 0, "the provider outage came after the queue was drained; the test injected nothing");
+            Assert.Equal(0, check.Lost);
+            Assert.Equal(0, check.LeasedPastExpiry);
+            Assert.Equal(0, check.StaleVectors);
+            Assert.Equal(0, check.Dead);
+            Assert.Equal(Documents, check.Vectors);
+
+            // No connection leaked: each idle worker holds at most its pool (2) through the proxy.
+            Assert.InRange(openWhileIdle, 1, workers.Count * 2);
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+    }
+}
