@@ -60,7 +60,15 @@ public static class VectorMath
             ThrowDestinationTooShort();
         }
 
-        var scale = 1f / Norm(source);
+        if (source.IsEmpty)
+        {
+            ThrowInvalid("The vector is empty.");
+        }
+
+        // The scale comes from the double norm when the float one is not usable: values near float.MaxValue (a
+        // provider's garbage, but a valid direction) overflow the float norm, while 1 / norm still fits a float.
+        var norm = TensorPrimitives.Norm(source);
+        var scale = float.IsFinite(norm) && norm > 0f ? 1f / norm : (float)(1.0 / SlowNormDouble(source));
         ScaleToHalf(source, scale, destination);
     }
 
@@ -235,6 +243,17 @@ public static class VectorMath
 
     private static float SlowNorm(ReadOnlySpan<float> vector)
     {
+        var norm = (float)SlowNormDouble(vector);
+        if (!float.IsFinite(norm))
+        {
+            ThrowInvalid("The vector's norm exceeds the float range.");
+        }
+
+        return norm;
+    }
+
+    private static double SlowNormDouble(ReadOnlySpan<float> vector)
+    {
         // Reached for zero, non-finite, or so large that the float sum of squares overflowed.
         if (HasNonFinite(vector))
         {
@@ -247,8 +266,8 @@ public static class VectorMath
             sum += (double)value * value;
         }
 
-        var norm = (float)Math.Sqrt(sum);
-        if (!(norm > 0f) || !float.IsFinite(norm))
+        var norm = Math.Sqrt(sum);
+        if (!((float)norm > 0f))
         {
             ThrowInvalid("The vector is all zeros (or too small to normalize).");
         }
