@@ -17,6 +17,24 @@ internal sealed class BenchContext : IAsyncDisposable
 
     public IReadOnlyList<string> Arguments { get; }
 
+    /// <summary>The number after <paramref name="name"/> on the command line (for example <c>--docs 2000</c>), or
+    /// <paramref name="fallback"/>.</summary>
+    public double Number(string name, double fallback)
+    {
+        for (var i = 0; i + 1 < Arguments.Count; i++)
+        {
+            if (Arguments[i] == name)
+            {
+                return double.Parse(Arguments[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return fallback;
+    }
+
+    /// <summary>The integer after <paramref name="name"/> on the command line, or <paramref name="fallback"/>.</summary>
+    public int Integer(string name, int fallback) => (int)Number(name, fallback);
+
     /// <summary>Starts (once) a throwaway PostgreSQL with pgvector through scripts/postgres, or uses
     /// EMBEDDINGKIT_BENCH_CONNECTION when set.</summary>
     public async Task<string> GetConnectionStringAsync(CancellationToken cancellationToken)

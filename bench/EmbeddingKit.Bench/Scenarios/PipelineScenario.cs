@@ -31,7 +31,7 @@ internal sealed class PipelineScenario : IBenchScenario
 
     public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
-        var documents = Arg(context, "--docs", 30_000);
+        var documents = context.Integer("--docs", 30_000);
         var connectionString = await context.GetConnectionStringAsync(cancellationToken);
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.UseVector();
@@ -45,7 +45,7 @@ internal sealed class PipelineScenario : IBenchScenario
         await using var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
         provider.Dimensions = Dimensions;
         provider.MaxBatchSize = Batch;
-        provider.Latency = TimeSpan.FromMilliseconds(Arg(context, "--latency-ms", (int)Latency.TotalMilliseconds));
+        provider.Latency = TimeSpan.FromMilliseconds(context.Integer("--latency-ms", (int)Latency.TotalMilliseconds));
         var generator = OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
         {
             BaseUrl = provider.BaseUrl,
@@ -63,7 +63,7 @@ internal sealed class PipelineScenario : IBenchScenario
 
         // More loops than requests in flight: while 8 requests wait on the provider (the generator's limit), the other
         // loops claim, build, store and complete, so database work hides behind provider latency.
-        var loops = Arg(context, "--loops", 12);
+        var loops = context.Integer("--loops", 12);
         var worker = new EmbeddingWorker(queue, runtime, Options.Create(new EmbeddingWorkerOptions
         {
             Concurrency = loops,
@@ -103,12 +103,6 @@ internal sealed class PipelineScenario : IBenchScenario
     }
 
     private static string F(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
-
-    private static int Arg(BenchContext context, string name, int fallback)
-    {
-        var index = context.Arguments.ToList().IndexOf(name);
-        return index >= 0 && index + 1 < context.Arguments.Count ? int.Parse(context.Arguments[index + 1], CultureInfo.InvariantCulture) : fallback;
-    }
 
     private sealed class InMemoryBuilder(int count) : IDocumentBuilder
     {

@@ -31,9 +31,9 @@ internal sealed class ScaleoutScenario : IBenchScenario
 
     public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
-        var documents = Arg(context, "--docs", 1_600);
-        InputsPerRequest = Arg(context, "--inputs", InputsPerRequest);
-        RequestsInFlight = Arg(context, "--in-flight", RequestsInFlight);
+        var documents = context.Integer("--docs", 1_600);
+        InputsPerRequest = context.Integer("--inputs", InputsPerRequest);
+        RequestsInFlight = context.Integer("--in-flight", RequestsInFlight);
         var cli = LocateCli();
         var connectionString = await context.GetConnectionStringAsync(cancellationToken);
         await using var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
@@ -185,12 +185,6 @@ internal sealed class ScaleoutScenario : IBenchScenario
     {
         await using var command = dataSource.CreateCommand(sql);
         await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static int Arg(BenchContext context, string name, int fallback)
-    {
-        var index = context.Arguments.ToList().IndexOf(name);
-        return index >= 0 && index + 1 < context.Arguments.Count ? int.Parse(context.Arguments[index + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
     private sealed record RunFigures(double Seconds, double DocsPerSecond, double CallsPerDoc, double InputsPerDoc);

@@ -35,10 +35,10 @@ internal sealed class SearchScenario : IBenchScenario
     public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
         var log = context.Log;
-        var rows = IntArgument(context, "--rows", 100_000);
-        var queryCount = IntArgument(context, "--queries", 200);
-        var writeRows = IntArgument(context, "--write-rows", 20_000);
-        var spread = (float)DoubleArgument(context, "--spread", 2.0);
+        var rows = context.Integer("--rows", 100_000);
+        var queryCount = context.Integer("--queries", 200);
+        var writeRows = context.Integer("--write-rows", 20_000);
+        var spread = (float)context.Number("--spread", 2.0);
         var result = new BenchResult();
         result.Notes["loadavg_start"] = LoadAverage();
 
@@ -297,15 +297,4 @@ internal sealed class SearchScenario : IBenchScenario
     private static string Id(int i) => i.ToString(CultureInfo.InvariantCulture);
 
     private static string Format(double value, string format = "0") => value.ToString(format, CultureInfo.InvariantCulture);
-
-    private static int IntArgument(BenchContext context, string name, int fallback) =>
-        (int)DoubleArgument(context, name, fallback);
-
-    private static double DoubleArgument(BenchContext context, string name, double fallback)
-    {
-        var index = context.Arguments.ToList().IndexOf(name);
-        return index >= 0 && index + 1 < context.Arguments.Count
-            ? double.Parse(context.Arguments[index + 1], CultureInfo.InvariantCulture)
-            : fallback;
-    }
 }
