@@ -368,9 +368,17 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         private const string KeyMatch = "stored.entity_type = i.entity_type AND stored.entity_id = i.entity_id AND stored.model = i.model";
 
+        // One primary-key lookup per id, whatever the statistics say: with `entity_id = ANY($3)` a table that has not been
+        // analyzed yet (a new model filling up) got a scan of every row of the model with the ids as a filter (7-12 ms
+        // for 64 ids at 20,000 rows instead of 0.2). LIMIT 1 keeps the lateral subquery from being flattened into a join.
         public string GetStates => field ??= $"""
-            SELECT entity_id, content_hash, generation FROM {_t}
-            WHERE entity_type = $1 AND model = $2 AND entity_id = ANY($3)
+            SELECT s.entity_id, s.content_hash, s.generation
+            FROM unnest($3::text[]) AS i(entity_id)
+            CROSS JOIN LATERAL (
+                SELECT stored.entity_id, stored.content_hash, stored.generation FROM {_t} AS stored
+                WHERE stored.entity_type = $1 AND stored.entity_id = i.entity_id AND stored.model = $2
+                LIMIT 1
+            ) AS s
             """;
 
         public string UpsertUnnest => field ??= $"""

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -198,6 +199,7 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
     private async Task HandleCoreAsync(HttpContext context)
     {
         Interlocked.Increment(ref _requests);
+        var received = Stopwatch.GetTimestamp();
         var aborted = context.RequestAborted;
         using var bodyStream = new MemoryStream();
         await context.Request.Body.CopyToAsync(bodyStream, aborted).ConfigureAwait(false);
@@ -239,20 +241,22 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
         Interlocked.Add(ref _inputs, request.Count);
         _batchSizes.Enqueue(request.Count);
 
-        var latency = Latency;
-        if (latency > TimeSpan.Zero)
+        // Latency is the provider's whole service time: a successful response leaves `Latency` after the request arrived,
+        // its vectors computed within that time (as a real provider's are), and so does every error.
+        var maxBatch = _maxBatchSize;
+        var tooMany = maxBatch > 0 && request.Count > maxBatch;
+        var fault = tooMany ? FakeFault.None : NextFault();
+        if (tooMany || fault != FakeFault.None)
         {
-            await Task.Delay(latency, aborted).ConfigureAwait(false);
+            await WaitForLatencyAsync(received, aborted).ConfigureAwait(false);
         }
 
-        var maxBatch = _maxBatchSize;
-        if (maxBatch > 0 && request.Count > maxBatch)
+        if (tooMany)
         {
             await WriteErrorAsync(context, 400, $"Too many inputs: {request.Count}, at most {maxBatch} per request.", "invalid_request_error").ConfigureAwait(false);
             return;
         }
 
-        var fault = NextFault();
         switch (fault)
         {
             case FakeFault.RateLimited:
@@ -305,6 +309,7 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
 
         if (canned is not null && fault == FakeFault.None)
         {
+            await WaitForLatencyAsync(received, aborted).ConfigureAwait(false);
             await WriteBodyAsync(context, 200, "application/json", canned).ConfigureAwait(false);
             return;
         }
@@ -360,13 +365,29 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
             base64 = true;
         }
 
-        var body = FakeResponseBodies.Create(vectors, base64, request.Model ?? "fake-embedding", indexes, request.Count * 3L);
+        await WaitForLatencyAsync(received, aborted).ConfigureAwait(false);
         if (fault == FakeFault.TruncatedJson)
         {
-            body = body[..(body.Length / 2)];
+            var body = FakeResponseBodies.Create(vectors, base64, request.Model ?? "fake-embedding", indexes, request.Count * 3L);
+            await WriteBodyAsync(context, 200, "application/json", body[..(body.Length / 2)]).ConfigureAwait(false);
+            return;
         }
 
-        await WriteBodyAsync(context, 200, "application/json", body).ConfigureAwait(false);
+        // Straight into the response pipe (chunked): a body of 64 × 1536-d vectors is hundreds of kilobytes, which as
+        // one array would land on the large object heap on every request.
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        FakeResponseBodies.Write(context.Response.BodyWriter, vectors, base64, request.Model ?? "fake-embedding", indexes, request.Count * 3L);
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task WaitForLatencyAsync(long received, CancellationToken aborted)
+    {
+        var remaining = Latency - Stopwatch.GetElapsedTime(received);
+        if (remaining > TimeSpan.Zero)
+        {
+            await Task.Delay(remaining, aborted).ConfigureAwait(false);
+        }
     }
 
     private void AddRetryAfter(HttpContext context)

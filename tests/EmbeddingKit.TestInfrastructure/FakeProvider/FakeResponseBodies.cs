@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -18,9 +19,24 @@ public static class FakeResponseBodies
     /// <returns>The UTF-8 body.</returns>
     public static byte[] Create(IReadOnlyList<float[]> vectors, bool base64, string model = "fake-embedding", IReadOnlyList<int>? indexes = null, long promptTokens = 0)
     {
+        var body = new ArrayBufferWriter<byte>();
+        Write(body, vectors, base64, model, indexes, promptTokens);
+        return body.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes the body of <see cref="Create"/> into <paramref name="output"/> (for example a response's
+    /// <c>BodyWriter</c>, so that large bodies are never one large array).</summary>
+    /// <param name="output">Where the UTF-8 body goes.</param>
+    /// <param name="vectors">The vectors, item <c>i</c> getting index <c>indexes?[i] ?? i</c>.</param>
+    /// <param name="base64">Whether vectors are base64 float32 (otherwise JSON number arrays).</param>
+    /// <param name="model">The model to report.</param>
+    /// <param name="indexes">The index to write for each item; by default its position.</param>
+    /// <param name="promptTokens">The prompt tokens to report.</param>
+    public static void Write(IBufferWriter<byte> output, IReadOnlyList<float[]> vectors, bool base64, string model = "fake-embedding", IReadOnlyList<int>? indexes = null, long promptTokens = 0)
+    {
+        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(vectors);
-        using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream))
+        using (var writer = new Utf8JsonWriter(output))
         {
             writer.WriteStartObject();
             writer.WriteString("object", "list");
@@ -64,8 +80,6 @@ public static class FakeResponseBodies
             writer.WriteEndObject();
             writer.WriteEndObject();
         }
-
-        return stream.ToArray();
     }
 
     /// <summary>The fake provider's vector for a text: the <see cref="HashingEmbeddingGenerator"/> vector, so tests
