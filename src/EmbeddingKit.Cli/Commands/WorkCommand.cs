@@ -12,11 +12,13 @@ internal static class WorkCommand
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent claim/process loops in this process.", DefaultValueFactory = _ => 2 };
         var batch = new Option<int?>("--batch-size") { Description = "Tasks claimed per loop iteration (default: provider batch x concurrent batches, 512 for hashing)." };
         var lease = new Option<int>("--lease-seconds") { Description = "Lease of claimed tasks (kept alive by a heartbeat; a crashed worker's tasks come back after it).", DefaultValueFactory = _ => 60 };
+        var waitForDatabase = new Option<int>("--wait-for-database") { Description = "Seconds to keep retrying, with backoff, while PostgreSQL is not reachable at start-up (0: fail at once with exit code 3).", DefaultValueFactory = _ => 300 };
         var command = new Command("work", "Process embedding tasks of the configured model (several work processes may share one database). Ctrl-C stops gracefully: tasks in hand are released.");
         command.Options.Add(untilIdle);
         command.Options.Add(concurrency);
         command.Options.Add(batch);
         command.Options.Add(lease);
+        command.Options.Add(waitForDatabase);
         command.Options.Add(CommonOptions.Json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -34,6 +36,13 @@ internal static class WorkCommand
                 throw new CliException("--lease-seconds must be between 3 and 3600", 2);
             }
 
+            var waitSeconds = parseResult.GetValue(waitForDatabase);
+            if (waitSeconds is < 0 or > 86_400)
+            {
+                throw new CliException("--wait-for-database must be between 0 and 86400 seconds", 2);
+            }
+
+            settings.WaitForDatabase = TimeSpan.FromSeconds(waitSeconds);
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
             var batchSize = parseResult.GetValue(batch) ?? DefaultBatchSize(host);
             if (batchSize is < 1 or > 10_000)

@@ -55,6 +55,11 @@ internal sealed class CliSettings
 
     public bool Verbose { get; }
 
+    /// <summary>How long <see cref="OpenDataSourceAsync"/> keeps retrying a database that is not reachable yet (a worker
+    /// started before PostgreSQL, or during its restart). Zero: fail at once. Errors that waiting cannot fix (a wrong
+    /// password, a missing database) fail at once either way.</summary>
+    public TimeSpan WaitForDatabase { get; set; }
+
     public static CliSettings From(ParseResult parseResult) => new(parseResult);
 
     /// <summary>Opens the database: the given connection string, or the local PostgreSQL (started if needed).</summary>
@@ -74,20 +79,45 @@ internal sealed class CliSettings
         builder.ConnectionStringBuilder.ApplicationName ??= "embeddingkit-cli";
         builder.UseVector();
         var dataSource = builder.Build();
-        try
+        var host = builder.ConnectionStringBuilder.Host;
+        var port = builder.ConnectionStringBuilder.Port;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var delay = TimeSpan.FromMilliseconds(500);
+        while (true)
         {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+                return dataSource;
+            }
+            catch (Exception e) when (IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase)
+            {
+                progress?.Invoke($"PostgreSQL at {host}:{port} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s");
+                await Task.Delay(delay, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                await dataSource.DisposeAsync();
+                var after = waited.Elapsed >= TimeSpan.FromSeconds(1) ? $" (after waiting {waited.Elapsed.TotalSeconds:0} s)" : string.Empty;
+                throw new CliException($"cannot connect to PostgreSQL at {host}:{port}{after}: {OneLine(e)}", 3, e);
+            }
+            catch
+            {
+                await dataSource.DisposeAsync();
+                throw;
+            }
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
-        {
-            await dataSource.DisposeAsync();
-            var host = builder.ConnectionStringBuilder.Host;
-            var port = builder.ConnectionStringBuilder.Port;
-            throw new CliException($"cannot connect to PostgreSQL at {host}:{port}: {OneLine(e)}", 3, e);
-        }
-
-        return dataSource;
     }
+
+    /// <summary>Whether waiting may help: refused or timed-out connections, a server starting or shutting down, too many
+    /// connections. Not a wrong password or a missing database.</summary>
+    private static bool IsUnreachable(Exception e) => e switch
+    {
+        PostgresException postgres => postgres.IsTransient || postgres.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown,
+        NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is System.Net.Sockets.SocketException or TimeoutException or IOException,
+        _ => e is TimeoutException or System.Net.Sockets.SocketException,
+    };
 
     public static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
 

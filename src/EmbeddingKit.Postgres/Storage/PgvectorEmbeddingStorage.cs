@@ -333,6 +333,9 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
     private static string Describe(EmbeddingTaskKey key) => $"({key.EntityType}, {key.EntityId}, {key.Model})";
 
+    /// <summary>The state lookup statement of a table (for plan tests).</summary>
+    internal string GetStatesSql(EmbeddingTable table) => StatementsFor(table).GetStates;
+
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(table, static t => new Sql(t));
 
     private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)

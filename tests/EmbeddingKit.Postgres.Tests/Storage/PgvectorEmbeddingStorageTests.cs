@@ -41,6 +41,44 @@ public sealed class PgvectorEmbeddingStorageTests(PostgresServer server) : Schem
     private async Task<Half> StoredFirstAsync(string id) =>
         (Half)await ScalarAsync<float>($"SELECT (embedding::real[])[1] FROM {_table.QualifiedName} WHERE entity_id = '{id}' AND model = '{Model}'");
 
+    [Fact]
+    public async Task GetStatesAsync_TableNeverAnalyzed_PlansOnePrimaryKeyLookupPerId()
+    {
+        // A new model's table fills up long before autovacuum analyzes it. Without statistics, `entity_id = ANY($3)`
+        // was planned as a scan of every row of the model with the ids as a filter.
+        await ExecuteAsync($"ALTER TABLE {_table.QualifiedName} SET (autovacuum_enabled = false)");
+        await ExecuteAsync($"""
+            INSERT INTO {_table.QualifiedName} (entity_type, entity_id, model, embedding, content_hash, generation)
+            SELECT 'doc', i::text, '{Model}', '[1,0,0,0]', '\x00', 1 FROM generate_series(1, 20000) AS i
+            """);
+        var ids = Enumerable.Range(19_000, 64).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+        await using var explain = DataSource.CreateCommand("EXPLAIN " + _storage.GetStatesSql(_table));
+        explain.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = "doc" });
+        explain.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = Model });
+        explain.Parameters.Add(new Npgsql.NpgsqlParameter<string[]> { TypedValue = ids });
+        var plan = await ReadPlanAsync(explain);
+        var states = await _storage.GetStatesAsync("doc", Model, ids, Ct);
+
+        Assert.Equal(0L, await ScalarAsync<long>($"SELECT coalesce(analyze_count + autoanalyze_count, 0) FROM pg_stat_user_tables WHERE relid = '{_table.QualifiedName}'::regclass"));
+        Assert.DoesNotContain("Bitmap", plan, StringComparison.Ordinal);
+        Assert.Contains("Index Scan", plan, StringComparison.Ordinal);
+        Assert.Contains("entity_id = i.entity_id", plan, StringComparison.Ordinal);
+        Assert.Equal(64, states.Count);
+    }
+
+    private static async Task<string> ReadPlanAsync(Npgsql.NpgsqlCommand command)
+    {
+        var lines = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        while (await reader.ReadAsync(Ct))
+        {
+            lines.Add(reader.GetString(0));
+        }
+
+        return string.Join('\n', lines);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(1000)]

@@ -28,6 +28,61 @@ public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : Sch
     private Task MakeAllReadyAsync() => ExecuteAsync("UPDATE {s}.embeddingkit_embedding_tasks SET run_at = now() - interval '1 second'");
 
     [Fact]
+    public async Task FetchReadyAsync_TableNeverAnalyzed_ClaimIsAnOrderedIndexScanWithoutSort()
+    {
+        // A burst into a fresh queue table: no statistics yet, so the planner guesses a handful of ready rows.
+        await ExecuteAsync("ALTER TABLE {s}.embeddingkit_embedding_tasks SET (autovacuum_enabled = false)");
+        await _queue.EnqueueAsync([.. Enumerable.Range(0, 20_000).Select(i => Request(i.ToString(System.Globalization.CultureInfo.InvariantCulture)))], Ct);
+
+        var withSettings = await ExplainClaimAsync(withPlanSettings: true);
+        var without = await ExplainClaimAsync(withPlanSettings: false);
+        var claimed = await FetchAsync(batch: 64);
+
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT coalesce(analyze_count + autoanalyze_count, 0) FROM pg_stat_user_tables WHERE relid = '{s}.embeddingkit_embedding_tasks'::regclass"));
+        Assert.Contains("Sort", without, StringComparison.Ordinal);
+        Assert.Contains("Index Scan using embeddingkit_embedding_tasks_fetch", withSettings, StringComparison.Ordinal);
+        Assert.DoesNotContain("Sort", withSettings, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bitmap", withSettings, StringComparison.Ordinal);
+        Assert.Equal(64, claimed.Count);
+    }
+
+    private async Task<string> ExplainClaimAsync(bool withPlanSettings)
+    {
+        await using var connection = await DataSource.OpenConnectionAsync(Ct);
+        await using var batch = new NpgsqlBatch(connection);
+        if (withPlanSettings)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(PostgresEmbeddingTaskQueue.Sql.ClaimPlanSettings));
+        }
+
+        var explain = new NpgsqlBatchCommand("EXPLAIN " + _queue.Statements.FetchOneModel);
+        explain.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Model });
+        explain.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 64 });
+        explain.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = Guid.NewGuid() });
+        explain.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "w" });
+        explain.Parameters.Add(new NpgsqlParameter<double> { TypedValue = 60 });
+        batch.BatchCommands.Add(explain);
+        var lines = new List<string>();
+        await using (var reader = await batch.ExecuteReaderAsync(Ct))
+        {
+            if (withPlanSettings)
+            {
+                await reader.NextResultAsync(Ct);
+            }
+
+            while (await reader.ReadAsync(Ct))
+            {
+                lines.Add(reader.GetString(0));
+            }
+        }
+
+        // The settings end with the batch's implicit transaction: the connection is back to normal planning.
+        await using var after = new NpgsqlCommand("SELECT current_setting('enable_sort') || ',' || current_setting('enable_bitmapscan')", connection);
+        Assert.Equal("on,on", await after.ExecuteScalarAsync(Ct));
+        return string.Join('\n', lines);
+    }
+
+    [Fact]
     public async Task EnqueueAsync_SameKeyTwice_CoalescesIntoOneTaskWithNewerGeneration()
     {
         await _queue.EnqueueAsync([Request("1")], Ct);

@@ -8,8 +8,8 @@ namespace EmbeddingKit.Reliability.Tests.Chaos;
 
 /// <summary>
 /// Worker processes behind a fault-injecting TCP proxy, on their own PostgreSQL cluster, with a pool smaller than
-/// their loop count: connections cut, traffic black-holed, PostgreSQL restarted, the provider gone for 8 s. They
-/// reconnect with backoff and finish; nothing lost or stuck.
+/// their loop count: connections cut, traffic black-holed, PostgreSQL restarted, the provider gone for 30 s. They
+/// reconnect with backoff and finish; nothing lost or stuck. Workers started while PostgreSQL is down wait for it.
 /// </summary>
 public sealed class DatabaseAndProviderOutageTests
 {
@@ -48,7 +48,7 @@ public sealed class DatabaseAndProviderOutageTests
         var events = new List<string>();
         try
         {
-            // Faults start once the workers are working (past start-up, which fails fast by design).
+            // Faults start once the workers are working (past start-up; start-up itself is covered below).
             for (var i = 0; i < 600 && schema.Provider.RequestCount == 0 && !workers.All(w => w.HasExited); i++)
             {
                 await Task.Delay(100, ct);
@@ -72,13 +72,15 @@ public sealed class DatabaseAndProviderOutageTests
             await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], ct);
             events.Add($"{watch.Elapsed.TotalSeconds:N1}s PostgreSQL started");
 
-            // The provider goes away (every request reset) for 8 s; a real outage may last longer (the generator's
-            // retries and the queue's backoff cover it the same way, only slower).
+            // The provider goes away (every request reset) for 30 s: the generator's retries run out, tasks fail as
+            // retryable with backoff, the loops back off; attempts must last the outage (none dead).
             await Task.Delay(TimeSpan.FromSeconds(2), ct);
             var outstandingAtOutage = await schema.OutstandingAsync(ct);
+            var requestsBeforeOutage = schema.Provider.RequestCount;
             schema.Provider.SetFaultRate(FakeFault.ConnectionReset, 1);
             events.Add($"{watch.Elapsed.TotalSeconds:N1}s provider gone ({outstandingAtOutage} outstanding)");
-            await Task.Delay(TimeSpan.FromSeconds(8), ct);
+            await Task.Delay(TimeSpan.FromSeconds(30), ct);
+            var requestsDuringOutage = schema.Provider.RequestCount - requestsBeforeOutage;
             schema.Provider.ClearFaults();
             events.Add($"{watch.Elapsed.TotalSeconds:N1}s provider back");
 
@@ -94,6 +96,7 @@ public sealed class DatabaseAndProviderOutageTests
                 max_pool_size = 2,
                 events,
                 outstanding_when_provider_went = outstandingAtOutage,
+                provider_requests_during_outage = requestsDuringOutage,
                 seconds_to_drain = Math.Round(watch.Elapsed.TotalSeconds, 1),
                 proxy_connections_accepted = proxy.Accepted,
                 proxy_connections_open_at_end = openWhileIdle,
@@ -126,5 +129,51 @@ public sealed class DatabaseAndProviderOutageTests
                 await worker.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task Work_StartedWhilePostgresIsDown_WaitsForItThenDrains()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await PostgresCluster.StartAsync(ct);
+        await using (var setup = NpgsqlDataSource.Create(cluster.ConnectionString))
+        {
+            await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
+            await command.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var schema = await ChaosSchema.CreateAsync(cluster.ConnectionString, ct);
+        await schema.SeedAsync(300, ct);
+        schema.DataSource.Clear();
+        await PostgresCluster.RunScriptAsync(["stop", cluster.DataDirectory], ct);
+
+        var watch = Stopwatch.StartNew();
+        await using var worker = schema.StartWorker("early", concurrency: 2, extra: ["--wait-for-database", "60"]);
+        await using var impatient = schema.StartWorker("impatient", concurrency: 1, extra: ["--wait-for-database", "0"]);
+        var impatientExit = await impatient.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        await Task.Delay(TimeSpan.FromSeconds(5), ct);
+        var exitedWhileDown = worker.HasExited;
+        var retriesWhileDown = worker.Output.Split('\n').Count(l => l.Contains("not reachable", StringComparison.Ordinal));
+        await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], ct);
+        var startedAt = watch.Elapsed;
+        var drained = await schema.WaitForDrainAsync(TimeSpan.FromSeconds(60), [worker], ct);
+        var check = await schema.CheckAsync(ct);
+        Figures.Report(nameof(Work_StartedWhilePostgresIsDown_WaitsForItThenDrains), new
+        {
+            seconds_down_before_start = Math.Round(startedAt.TotalSeconds, 1),
+            retries_printed_while_down = retriesWhileDown,
+            seconds_to_drain_after_start = Math.Round((watch.Elapsed - startedAt).TotalSeconds, 1),
+            impatient_exit_code = impatientExit,
+            check.Vectors,
+            check.Lost,
+        });
+
+        Assert.Equal(3, impatientExit);
+        Assert.Contains("cannot connect to PostgreSQL", impatient.Error, StringComparison.Ordinal);
+        Assert.False(exitedWhileDown, worker.Describe());
+        Assert.True(retriesWhileDown >= 2, worker.Describe());
+        Assert.True(drained, $"not drained: {check}; {worker.Describe()}");
+        Assert.Equal(300, check.Vectors);
+        Assert.Equal(0, check.Lost);
     }
 }
