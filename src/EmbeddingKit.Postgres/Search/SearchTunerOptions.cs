@@ -12,11 +12,13 @@ public sealed class SearchTunerOptions
     /// <summary>Gets the recall@k the recommendation must reach. Default 0.95.</summary>
     public double TargetRecall { get; init; } = 0.95;
 
-    /// <summary>Gets the oversample factors of two-stage search to try, smallest first. Default 2, 4, 8, 16, 32.</summary>
-    public IReadOnlyList<int> Oversamples { get; init; } = [2, 4, 8, 16, 32];
+    /// <summary>Gets the oversample factors of two-stage search to try, smallest first. Default 2, 4, 8, 12, 16, 24, 32, 48,
+    /// 64: steps of about 1.5×, so the smallest factor reaching the target costs at most half again what it must.</summary>
+    public IReadOnlyList<int> Oversamples { get; init; } = [2, 4, 8, 12, 16, 24, 32, 48, 64];
 
-    /// <summary>Gets the <c>hnsw.ef_search</c> values of plain HNSW search to try, smallest first. Default 40, 100, 200, 400.</summary>
-    public IReadOnlyList<int> EfSearches { get; init; } = [40, 100, 200, 400];
+    /// <summary>Gets the <c>hnsw.ef_search</c> values of plain HNSW search to try, smallest first. Default 40, 64, 100,
+    /// 140, 200, 280, 400.</summary>
+    public IReadOnlyList<int> EfSearches { get; init; } = [40, 64, 100, 140, 200, 280, 400];
 
     /// <summary>Gets the entity type to sample and search, or null for all of the model's.</summary>
     public string? EntityType { get; init; }

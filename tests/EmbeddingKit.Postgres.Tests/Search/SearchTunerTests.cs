@@ -71,7 +71,7 @@ public sealed class SearchTunerTests(PostgresServer server) : SchemaTest(server)
         TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"held-out recall@10 at the recommendation: {recall:0.000}"));
 
         Assert.Equal(50, result.SampleSize);
-        Assert.Equal(9, result.Rows.Count);
+        Assert.Equal(16, result.Rows.Count);
         Assert.True(result.Recommendation.MeetsTarget, result.Recommendation.Reason);
         Assert.True(result.Recommendation.RecallAtK >= 0.95, result.Recommendation.Reason);
         Assert.True(recall >= 0.95, $"held-out recall@10 {recall} at {result.Recommendation}");
