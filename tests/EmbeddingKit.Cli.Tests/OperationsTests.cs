@@ -116,7 +116,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
     }
 
     [Fact]
-    public async Task ModelsRetire_RefusedWhileActive_DeletesVectorsTasksAndIndexesOfThatModelOnly()
+    public async Task ModelsRetire_RefusedWhileActive_DeletesVectorsTasksAndIndexesOfThatModelOnly_Idempotent()
     {
         await IngestAsync(10);
         await RunAsync("work", "--until-idle");
@@ -127,7 +127,8 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
 
         var refused = await RunAsync("models", "retire", "hashing-384");
         var retired = (await RunAsync("models", "retire", "hashing-64", "--json")).Json();
-        var unknown = await RunAsync("models", "retire", "hashing-64");
+        var again = (await RunAsync("models", "retire", "hashing-64", "--json")).Json();
+        var unknown = await RunAsync("models", "retire", "no-such-model");
 
         Assert.Equal(5, refused.ExitCode);
         Assert.Contains("active search model of item", refused.Error, StringComparison.Ordinal);
@@ -139,8 +140,10 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks WHERE model = 'hashing-64'"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM pg_indexes WHERE schemaname = '{s}' AND indexname LIKE '%hashing_64%'".Replace("{s}", Schema, StringComparison.Ordinal)));
         Assert.Equal(10L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384 WHERE model = 'hashing-384'"));
+        Assert.Equal(0, again.GetProperty("vectors_deleted").GetInt32());
+        Assert.Equal(0, again.GetProperty("indexes_dropped").GetArrayLength());
         Assert.Equal(2, unknown.ExitCode);
-        Assert.Contains("unknown model 'hashing-64'", unknown.Error, StringComparison.Ordinal);
+        Assert.Contains("unknown model 'no-such-model'", unknown.Error, StringComparison.Ordinal);
     }
 
     [Fact]

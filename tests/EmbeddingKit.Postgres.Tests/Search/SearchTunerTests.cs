@@ -86,7 +86,7 @@ public sealed class SearchTunerTests(PostgresServer server) : SchemaTest(server)
         var table = await LoadAsync(vectors, 5000);
         var tuner = new SearchTuner(DataSource);
 
-        var result = await tuner.TuneAsync(table, Model, new SearchTunerOptions { SampleSize = 50, Seed = 1 }, Ct);
+        var result = await tuner.TuneAsync(table, Model, new SearchTunerOptions { SampleSize = 50, Seed = 1, Oversamples = [2, 4, 8, 16, 32] }, Ct);
         Print(result);
 
         Assert.All(result.Rows.Where(r => r.Path == SearchPath.TwoStage), r => Assert.True(r.RecallAtK < 0.95, r.ToString()));
