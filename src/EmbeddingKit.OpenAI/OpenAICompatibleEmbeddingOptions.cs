@@ -64,6 +64,12 @@ public sealed class OpenAICompatibleEmbeddingOptions
     /// limit for other models. For other models a set limit is checked with a conservative estimate (UTF-8 bytes / 3).</summary>
     public int? MaxTokensPerInput { get; set; }
 
+    /// <summary>Gets or sets the token budget of one request, summed over its inputs: a batch over it is sent as several
+    /// requests. Default <see langword="null"/>: 300,000 for OpenAI's <c>text-embedding-3-*</c> and
+    /// <c>text-embedding-ada-002</c> (OpenAI refuses larger requests), no budget for other models. Counted like
+    /// <see cref="MaxTokensPerInput"/>; only batches that could be over it are counted.</summary>
+    public int? MaxTokensPerRequest { get; set; }
+
     /// <summary>Gets or sets what happens to an input over <see cref="MaxTokensPerInput"/>. Default
     /// <see cref="OpenAI.OverlongInputPolicy.Truncate"/>.</summary>
     public OverlongInputPolicy OverlongInputPolicy { get; set; } = OverlongInputPolicy.Truncate;
@@ -170,9 +176,9 @@ public sealed class OpenAICompatibleEmbeddingOptions
             Fail("BaseDelay and MaxRetryAfter must not be negative.");
         }
 
-        if (MaxTokensPerInput is <= 0)
+        if (MaxTokensPerInput is <= 0 || MaxTokensPerRequest is <= 0)
         {
-            Fail("MaxTokensPerInput must be positive when set.");
+            Fail("MaxTokensPerInput and MaxTokensPerRequest must be positive when set.");
         }
 
         if (MaxResponseBytes is < 1024 or > int.MaxValue)
@@ -226,6 +232,7 @@ public sealed class OpenAICompatibleEmbeddingOptions
             EncodingFormat = EncodingFormat,
             UserAgent = UserAgent,
             MaxTokensPerInput = MaxTokensPerInput,
+            MaxTokensPerRequest = MaxTokensPerRequest,
             OverlongInputPolicy = OverlongInputPolicy,
             MaxAttempts = MaxAttempts,
             BaseDelay = BaseDelay,

@@ -82,6 +82,29 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
     }
 
     [Fact]
+    public async Task Ingest_LargeFileStreamedInChunks_MalformedLineAfterSeveralChunks_IngestsNothing()
+    {
+        // 12,000 records are written in chunks of 5,000 inside one transaction; the bad line comes after two chunks.
+        var records = Enumerable.Range(0, 12_000).Select(i => ($"doc-{i}", $"document {i} about streaming ingest")).ToArray();
+        var bad = WriteFile("big-bad.jsonl", Jsonl(records[..11_000]) + "{\"id\": \"x\", \"text\": \n" + Jsonl(records[11_000..]));
+        var good = WriteFile("big-good.jsonl", Jsonl([.. records, ("doc-7", "the last record of an id wins")]));
+
+        var failed = await RunAsync("ingest", bad, "--entity-type", "doc");
+        var documentsAfterFailure = await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_documents");
+        var tasksAfterFailure = await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks");
+        var ingested = (await RunAsync("ingest", good, "--entity-type", "doc", "--json")).Json();
+
+        Assert.Equal(2, failed.ExitCode);
+        Assert.Contains($"{bad}:11001:", failed.Error, StringComparison.Ordinal);
+        Assert.Equal(0L, documentsAfterFailure);
+        Assert.Equal(0L, tasksAfterFailure);
+        Assert.True(ingested.GetProperty("enqueued").GetInt32() >= 12_000);
+        Assert.Equal(12_000L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_documents"));
+        Assert.Equal(12_000L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
+        Assert.Equal("the last record of an id wins", await ScalarAsync<string>("SELECT text FROM {s}.embeddingkit_documents WHERE id = 'doc-7'"));
+    }
+
+    [Fact]
     public async Task Ingest_MissingText_NamesFileAndLine()
     {
         var file = WriteFile("notext.jsonl", Jsonl(Corpus[..1]) + "{\"id\": 7}\n");

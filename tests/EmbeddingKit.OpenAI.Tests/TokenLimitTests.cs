@@ -11,6 +11,48 @@ public sealed class TokenLimitTests
     private static readonly string LongText = string.Join(' ', Enumerable.Repeat("tokenization matters for embeddings", 20));
 
     [Fact]
+    public async Task GenerateAsync_BatchOverTheRequestTokenBudget_IsSplitIntoRequestsWithinIt()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.Model = "text-embedding-3-small";
+            o.MaxTokensPerRequest = 250;
+            o.MaxInputsPerRequest = 100;
+        }));
+        var tokenizer = TiktokenTokenizer.CreateForModel("text-embedding-3-small");
+        var inputs = Enumerable.Range(0, 12).Select(i => $"document {i}: " + LongText).ToArray();
+        var perInput = inputs.Select(t => tokenizer.CountTokens(t)).ToArray();
+
+        var plan = EmbeddingKit.OpenAI.Internal.TokenLimiter.PlanRequests(inputs, 100, 250, "text-embedding-3-small");
+        var result = await generator.GenerateAsync(inputs, cancellationToken: Ct);
+
+        Assert.True(plan.Count > 1, $"{plan.Count} request(s) planned");
+        Assert.Equal(0, plan[0].Offset);
+        Assert.All(plan.Zip(plan.Skip(1)), pair => Assert.Equal(pair.First.Offset + pair.First.Count, pair.Second.Offset));
+        Assert.Equal(12, plan[^1].Offset + plan[^1].Count);
+        Assert.All(plan, p => Assert.InRange(perInput.Skip(p.Offset).Take(p.Count).Sum(), 1, 250));
+        Assert.Equal(plan.Select(p => p.Count).Order(), server.BatchSizes.Order());
+        Assert.Equal(12, result.Count);
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            Assert.Equal(FakeResponseBodies.VectorForText(inputs[i], result[i].Vector.Length), result[i].Vector.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task GenerateAsync_SmallBatchUnderTheDefaultBudget_IsOneRequestWithoutCounting()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o => o.Model = "text-embedding-3-small"));
+
+        await generator.GenerateAsync([.. Enumerable.Range(0, 64).Select(i => $"document {i}: " + LongText)], cancellationToken: Ct);
+
+        Assert.Equal(1, server.RequestCount);
+        Assert.Equal([64], server.BatchSizes);
+    }
+
+    [Fact]
     public async Task GenerateAsync_OverLimitWithFailPolicy_ThrowsBadInputNamingInputBeforeAnyRequest()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);

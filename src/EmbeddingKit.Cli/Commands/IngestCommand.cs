@@ -50,28 +50,54 @@ internal static class IngestCommand
         return command;
     }
 
-    /// <summary>Reads one file completely, then writes it and enqueues its changed documents in one transaction.</summary>
-    public static async Task<IngestFileResult> IngestFileAsync(CliHost host, string file, string? root, string entityType, CancellationToken cancellationToken)
-    {
-        var documents = await SourceFiles.ReadAsync(file, root, cancellationToken);
-        return await WriteAsync(host, file, entityType, documents, cancellationToken);
-    }
+    /// <summary>Documents written per round of staging COPY, upsert and enqueue.</summary>
+    private const int ChunkSize = 5_000;
 
-    public static async Task<IngestFileResult> WriteAsync(CliHost host, string file, string entityType, IReadOnlyList<SourceDocument> documents, CancellationToken cancellationToken)
+    /// <summary>Streams one file into the documents table and enqueues its changed documents, in one transaction:
+    /// a malformed record anywhere in the file rolls back everything written before it.</summary>
+    public static async Task<IngestFileResult> IngestFileAsync(CliHost host, string file, string? root, string entityType, CancellationToken cancellationToken) =>
+        await WriteAsync(host, file, entityType, SourceFiles.ReadAsync(file, root, cancellationToken), cancellationToken);
+
+    public static Task<IngestFileResult> WriteAsync(CliHost host, string file, string entityType, IReadOnlyList<SourceDocument> documents, CancellationToken cancellationToken) =>
+        WriteAsync(host, file, entityType, documents.ToAsyncEnumerable(), cancellationToken);
+
+    private static async Task<IngestFileResult> WriteAsync(CliHost host, string file, string entityType, IAsyncEnumerable<SourceDocument> documents, CancellationToken cancellationToken)
     {
-        // The last record of an id wins (one row per id).
-        var distinct = documents.GroupBy(d => d.Id, StringComparer.Ordinal).Select(g => g.Last()).ToList();
         await using var connection = await host.DataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var changed = distinct.Count == 0 ? [] : await host.Documents.UpsertAsync(connection, transaction, entityType, distinct, cancellationToken);
-        var enqueued = 0;
-        foreach (var chunk in changed.Chunk(5_000))
+        var chunk = new List<SourceDocument>(ChunkSize);
+        int written = 0, changed = 0, enqueued = 0;
+        await foreach (var document in documents.WithCancellation(cancellationToken))
         {
-            var requests = chunk.Select(id => new EnqueueRequest(entityType, id, host.Model.Name)).ToList();
-            enqueued += await host.Queue.EnqueueAsync(requests, connection, transaction, cancellationToken);
+            chunk.Add(document);
+            if (chunk.Count == ChunkSize)
+            {
+                await FlushAsync();
+            }
         }
 
+        await FlushAsync();
         await transaction.CommitAsync(cancellationToken);
-        return new IngestFileResult(file, distinct.Count, changed.Count, enqueued);
+        return new IngestFileResult(file, written, changed, enqueued);
+
+        async Task FlushAsync()
+        {
+            if (chunk.Count == 0)
+            {
+                return;
+            }
+
+            // The last record of an id wins (one row per id; a later chunk overwrites an earlier one the same way).
+            var distinct = chunk.GroupBy(d => d.Id, StringComparer.Ordinal).Select(g => g.Last()).ToList();
+            chunk.Clear();
+            var ids = await host.Documents.UpsertAsync(connection, transaction, entityType, distinct, cancellationToken);
+            written += distinct.Count;
+            changed += ids.Count;
+            if (ids.Count > 0)
+            {
+                var requests = ids.ConvertAll(id => new EnqueueRequest(entityType, id, host.Model.Name));
+                enqueued += await host.Queue.EnqueueAsync(requests, connection, transaction, cancellationToken);
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -39,23 +40,35 @@ internal static class SourceFiles
         throw new CliException($"{path}: no such file or folder", 2);
     }
 
-    /// <summary>Reads one file completely (so that nothing of it is written when any record is malformed).</summary>
-    public static async Task<List<SourceDocument>> ReadAsync(string file, string? root, CancellationToken cancellationToken)
+    /// <summary>
+    /// The documents of one file, in order: JSONL line by line (memory stays flat, whatever the file's size); CSV and
+    /// text files are read whole. A malformed record throws when it is reached; the caller writes a file in one
+    /// transaction, so nothing of it is kept.
+    /// </summary>
+    public static async IAsyncEnumerable<SourceDocument> ReadAsync(string file, string? root, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var extension = Path.GetExtension(file).ToLowerInvariant();
-        return extension switch
+        if (extension is ".jsonl" or ".ndjson")
         {
-            ".jsonl" or ".ndjson" => await ReadJsonLinesAsync(file, cancellationToken),
-            ".csv" => await ReadCsvAsync(file, cancellationToken),
-            _ => await ReadTextAsync(file, root, cancellationToken),
-        };
+            await foreach (var document in ReadJsonLinesAsync(file, cancellationToken))
+            {
+                yield return document;
+            }
+
+            yield break;
+        }
+
+        var documents = extension == ".csv" ? await ReadCsvAsync(file, cancellationToken) : await ReadTextAsync(file, root, cancellationToken);
+        foreach (var document in documents)
+        {
+            yield return document;
+        }
     }
 
     private static bool IsSupported(string file) => Extensions.Contains(Path.GetExtension(file).ToLowerInvariant());
 
-    private static async Task<List<SourceDocument>> ReadJsonLinesAsync(string file, CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<SourceDocument> ReadJsonLinesAsync(string file, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var documents = new List<SourceDocument>();
         using var reader = new StreamReader(file, Encoding.UTF8);
         var number = 0;
         while (await reader.ReadLineAsync(cancellationToken) is { } line)
@@ -97,10 +110,8 @@ internal static class SourceFiles
             Check(file, number, id, text);
             record.Remove("id");
             record.Remove("text");
-            documents.Add(new SourceDocument(id, text, record.Count == 0 ? null : record.ToJsonString()));
+            yield return new SourceDocument(id, text, record.Count == 0 ? null : record.ToJsonString());
         }
-
-        return documents;
     }
 
     private static async Task<List<SourceDocument>> ReadCsvAsync(string file, CancellationToken cancellationToken)

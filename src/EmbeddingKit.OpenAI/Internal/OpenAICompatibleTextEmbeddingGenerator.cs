@@ -38,8 +38,8 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         var vectors = new float[]?[inputs.Length];
         var usage = new UsageTotals();
 
-        var batch = _options.MaxInputsPerRequest;
-        if (inputs.Length <= batch)
+        var requests = TokenLimiter.PlanRequests(inputs, _options.MaxInputsPerRequest, TokenLimiter.RequestBudget(model, _options.MaxTokensPerRequest), model);
+        if (requests.Count <= 1)
         {
             if (inputs.Length > 0)
             {
@@ -50,10 +50,10 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         {
             // A failed batch cancels its siblings at once; the caller sees that first real failure.
             using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var tasks = new List<Task>((inputs.Length + batch - 1) / batch);
-            for (var offset = 0; offset < inputs.Length; offset += batch)
+            var tasks = new List<Task>(requests.Count);
+            foreach (var (offset, count) in requests)
             {
-                tasks.Add(RunBatchAsync(inputs, vectors, offset, Math.Min(batch, inputs.Length - offset), model, dimensions, extra, usage, failed));
+                tasks.Add(RunBatchAsync(inputs, vectors, offset, count, model, dimensions, extra, usage, failed));
             }
 
             try

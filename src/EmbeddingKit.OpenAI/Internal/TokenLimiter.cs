@@ -39,6 +39,65 @@ internal sealed class TokenLimiter
         return new TokenLimiter(limit.Value, known ? Cl100k.Value : null, policy);
     }
 
+    /// <summary>OpenAI's limit of tokens summed over the inputs of one embeddings request.</summary>
+    public const int OpenAIRequestLimit = 300_000;
+
+    /// <summary>The token budget of one request for a model, or null for none.</summary>
+    public static int? RequestBudget(string model, int? configured) => configured ?? (IsOpenAIEmbeddingModel(model) ? OpenAIRequestLimit : null);
+
+    /// <summary>Counts the tokens of a text: exact with cl100k_base for OpenAI embedding models, else UTF-8 bytes / 3
+    /// rounded up (the estimate <see cref="Apply"/> uses).</summary>
+    public static long CountTokens(string model, string text) =>
+        IsOpenAIEmbeddingModel(model) ? Cl100k.Value.CountTokens(text) : (Encoding.UTF8.GetByteCount(text) + 2) / 3;
+
+    /// <summary>Splits inputs into requests of at most <paramref name="maxInputs"/> inputs and <paramref name="budget"/>
+    /// tokens (an input alone over the budget goes alone: the per-input limit is the check for it). Texts are counted
+    /// only when their upper bound (3 tokens per char) could break the budget.</summary>
+    public static List<(int Offset, int Count)> PlanRequests(string[] inputs, int maxInputs, int? budget, string model)
+    {
+        var plans = new List<(int, int)>((inputs.Length / maxInputs) + 1);
+        var start = 0;
+        long total = 0; // the group's tokens: an upper bound, exact once `exact` is set
+        var exact = false;
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            long cost = 0;
+            if (budget is int limit)
+            {
+                cost = exact ? CountTokens(model, inputs[i]) : 3L * inputs[i].Length;
+                if (!exact && total + cost > limit)
+                {
+                    // The bound says it may not fit: count the group and this input exactly.
+                    exact = true;
+                    total = 0;
+                    for (var j = start; j < i; j++)
+                    {
+                        total += CountTokens(model, inputs[j]);
+                    }
+
+                    cost = CountTokens(model, inputs[i]);
+                }
+            }
+
+            if (i > start && (i - start == maxInputs || total + cost > budget))
+            {
+                plans.Add((start, i - start));
+                start = i;
+                total = 0;
+                exact = false;
+            }
+
+            total += cost;
+        }
+
+        if (inputs.Length > start)
+        {
+            plans.Add((start, inputs.Length - start));
+        }
+
+        return plans;
+    }
+
     public static bool IsOpenAIEmbeddingModel(string model) =>
         model.StartsWith("text-embedding-3-", StringComparison.OrdinalIgnoreCase)
         || model.Equals("text-embedding-ada-002", StringComparison.OrdinalIgnoreCase);

@@ -36,7 +36,7 @@ public sealed class JsonlReaderFuzzTests
                 {
                     try
                     {
-                        await SourceFiles.ReadAsync(file, null, CancellationToken.None);
+                        await SourceFiles.ReadAsync(file, null, CancellationToken.None).ToListAsync();
                         return true;
                     }
                     catch (CliException e) when (e.Message.Contains("f.jsonl", StringComparison.Ordinal))
