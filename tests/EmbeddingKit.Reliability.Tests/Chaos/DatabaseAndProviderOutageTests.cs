@@ -19,12 +19,7 @@ public sealed class DatabaseAndProviderOutageTests
     public async Task Work_PostgresRestartedConnectionsCutProviderGone_WorkersReconnectAndFinish()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await PostgresCluster.StartAsync(ct);
-        await using (var setup = NpgsqlDataSource.Create(cluster.ConnectionString))
-        {
-            await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
-            await command.ExecuteNonQueryAsync(ct);
-        }
+        await using var cluster = await StartClusterAsync(ct);
 
         var upstream = new NpgsqlConnectionStringBuilder(cluster.ConnectionString);
         await using var proxy = new TcpFaultProxy(upstream.Port);
@@ -131,16 +126,21 @@ public sealed class DatabaseAndProviderOutageTests
         }
     }
 
+    /// <summary>A cluster of the test's own (it is stopped and restarted), with pgvector.</summary>
+    private static async Task<PostgresCluster> StartClusterAsync(CancellationToken cancellationToken)
+    {
+        var cluster = await PostgresCluster.StartAsync(cancellationToken);
+        await using var setup = NpgsqlDataSource.Create(cluster.ConnectionString);
+        await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
+        await command.ExecuteNonQueryAsync(cancellationToken);
+        return cluster;
+    }
+
     [Fact]
     public async Task Work_StartedWhilePostgresIsDown_WaitsForItThenDrains()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var cluster = await PostgresCluster.StartAsync(ct);
-        await using (var setup = NpgsqlDataSource.Create(cluster.ConnectionString))
-        {
-            await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
-            await command.ExecuteNonQueryAsync(ct);
-        }
+        await using var cluster = await StartClusterAsync(ct);
 
         await using var schema = await ChaosSchema.CreateAsync(cluster.ConnectionString, ct);
         await schema.SeedAsync(300, ct);
