@@ -2,8 +2,8 @@ namespace EmbeddingKit.Embedders;
 
 /// <summary>
 /// The host's callback that turns entities into what a multimodal embedder needs. EmbeddingKit never fetches a URL
-/// itself: the host loads images from its own storage (with its own credentials, limits and caching) and hands the
-/// bytes over.
+/// by itself: the host loads images from its own storage (with its own credentials, limits and caching) and hands the
+/// bytes over; for URLs from users or other systems, <c>EmbeddingKit.OpenAI.AssetFetcher</c> loads them safely.
 /// </summary>
 public interface IAssetSource
 {

@@ -1,0 +1,110 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace EmbeddingKit.TestInfrastructure.FakeProvider;
+
+/// <summary>
+/// A local HTTP server of images and misbehaving asset URLs, for asset-fetcher tests: <c>/cat.png</c> (a small PNG),
+/// <c>/big.png</c> (an endless PNG body without a length), <c>/page.html</c>, <c>/missing.png</c> (404),
+/// <c>/busy.png</c> (503), <c>/redirect?to=…</c> (302 to the given URL) and <c>/loop</c> (redirects to itself).
+/// </summary>
+public sealed class FakeAssetServer : IAsyncDisposable
+{
+    /// <summary>The bytes of <c>/cat.png</c>: a PNG signature and a few bytes (not a decodable image; fetchers do not decode).</summary>
+    public static readonly byte[] CatPng = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8];
+
+    private readonly WebApplication _app;
+    private long _requests;
+
+    private FakeAssetServer(WebApplication app)
+    {
+        _app = app;
+    }
+
+    /// <summary>Gets the server's root, <c>http://127.0.0.1:port/</c>.</summary>
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>Gets the requests received.</summary>
+    public long RequestCount => Interlocked.Read(ref _requests);
+
+    /// <summary>Starts a server on 127.0.0.1 with an ephemeral port.</summary>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The running server; dispose it to stop.</returns>
+    public static async Task<FakeAssetServer> StartAsync(CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var server = new FakeAssetServer(app);
+        app.Use(async (context, next) =>
+        {
+            Interlocked.Increment(ref server._requests);
+            await next(context).ConfigureAwait(false);
+        });
+        app.MapGet("/cat.png", async context =>
+        {
+            context.Response.ContentType = "image/png";
+            context.Response.ContentLength = CatPng.Length;
+            await context.Response.Body.WriteAsync(CatPng, context.RequestAborted).ConfigureAwait(false);
+        });
+        app.MapGet("/big.png", async context =>
+        {
+            context.Response.ContentType = "image/png";
+            var chunk = new byte[64 * 1024];
+            for (var i = 0; i < 1_000 && !context.RequestAborted.IsCancellationRequested; i++)
+            {
+                await context.Response.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
+            }
+        });
+        app.MapGet("/page.html", context =>
+        {
+            context.Response.ContentType = "text/html";
+            return context.Response.WriteAsync("<html><body>not an image</body></html>", context.RequestAborted);
+        });
+        app.MapGet("/missing.png", context =>
+        {
+            context.Response.StatusCode = 404;
+            return Task.CompletedTask;
+        });
+        app.MapGet("/busy.png", context =>
+        {
+            context.Response.StatusCode = 503;
+            return Task.CompletedTask;
+        });
+        app.MapGet("/redirect", context =>
+        {
+            context.Response.StatusCode = 302;
+            context.Response.Headers.Location = context.Request.Query["to"].ToString();
+            return Task.CompletedTask;
+        });
+        app.MapGet("/loop", context =>
+        {
+            context.Response.StatusCode = 302;
+            context.Response.Headers.Location = "/loop";
+            return Task.CompletedTask;
+        });
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.BaseUrl = new Uri(address.TrimEnd('/') + "/");
+        return server;
+    }
+
+    /// <summary>The absolute URL of a path on this server.</summary>
+    /// <param name="pathAndQuery">For example <c>cat.png</c>.</param>
+    /// <returns>The URL.</returns>
+    public Uri Url(string pathAndQuery) => new(BaseUrl, pathAndQuery);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}
