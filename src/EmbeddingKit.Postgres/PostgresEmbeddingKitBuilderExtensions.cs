@@ -15,7 +15,7 @@ namespace EmbeddingKit.Hosting;
 
 /// <summary>Plugs PostgreSQL into <see cref="EmbeddingKitBuilder"/>: the task queue, the enqueue signal and, unless the
 /// host registered its own, the reference pgvector storage.</summary>
-public static class PostgresEmbeddingKitBuilderExtensions
+public static partial class PostgresEmbeddingKitBuilderExtensions
 {
     /// <summary>
     /// Uses PostgreSQL for the queue (in <paramref name="schema"/>) and, unless an <see cref="IEmbeddingStorage"/> is
@@ -50,17 +50,43 @@ public static class PostgresEmbeddingKitBuilderExtensions
         if (applyMigrationsOnStart)
         {
             // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
-            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new MigrationHostedService(dataSource, schema, sp.GetRequiredService<EmbeddingModelRegistry>())));
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new MigrationHostedService(
+                dataSource, schema, sp.GetRequiredService<EmbeddingModelRegistry>(), sp.GetService<ILoggerFactory>()?.CreateLogger("EmbeddingKit.Postgres.Migrations"))));
         }
 
         return builder;
     }
 
     /// <summary>Applies migrations and creates the storage tables of the registered models (not their indexes: index
-    /// builds stay explicit).</summary>
-    private sealed class MigrationHostedService(NpgsqlDataSource dataSource, string schema, EmbeddingModelRegistry registry) : IHostedService
+    /// builds stay explicit). A database that is not reachable yet (started with the application, restarting) is
+    /// retried with backoff for up to <see cref="WaitForDatabase"/>; other errors fail the start at once.</summary>
+    private sealed partial class MigrationHostedService(NpgsqlDataSource dataSource, string schema, EmbeddingModelRegistry registry, ILogger? logger) : IHostedService
     {
+        internal static readonly TimeSpan WaitForDatabase = TimeSpan.FromMinutes(5);
+
         public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            var delay = TimeSpan.FromMilliseconds(500);
+            while (true)
+            {
+                try
+                {
+                    await ApplyAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception e) when (PostgresConnectivity.IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase && !cancellationToken.IsCancellationRequested)
+                {
+                    LogWaiting(logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, delay.TotalSeconds, e.Message);
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                }
+            }
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        private async Task ApplyAsync(CancellationToken cancellationToken)
         {
             await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken).ConfigureAwait(false);
             var indexes = new EmbeddingIndexManager(dataSource);
@@ -70,6 +96,7 @@ public static class PostgresEmbeddingKitBuilderExtensions
             }
         }
 
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "PostgreSQL is not reachable for EmbeddingKit's migrations; retrying in {DelaySeconds} s: {Error}")]
+        private static partial void LogWaiting(ILogger logger, double delaySeconds, string error);
     }
 }

@@ -5,6 +5,7 @@ using EmbeddingKit.TestInfrastructure.FakeProvider;
 using EmbeddingKit.TestInfrastructure.Postgres;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 
 namespace EmbeddingKit.Hosting.Tests;
 
@@ -62,5 +63,54 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
             await using var command = dataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".embeddingkit_embeddings_32");
             return (long)(await command.ExecuteScalarAsync(Ct))!;
         }
+    }
+
+    [Fact]
+    public async Task StartAsync_MigrationsOnStartWhilePostgresIsDown_WaitsThenMigrates()
+    {
+        await using var cluster = await PostgresCluster.StartAsync(Ct);
+        await using (var setup = Npgsql.NpgsqlDataSource.Create(cluster.ConnectionString))
+        {
+            await using var command = setup.CreateCommand("CREATE EXTENSION IF NOT EXISTS vector");
+            await command.ExecuteNonQueryAsync(Ct);
+        }
+
+        await PostgresCluster.RunScriptAsync(["stop", cluster.DataDirectory], Ct);
+        var builder = new Npgsql.NpgsqlDataSourceBuilder(cluster.ConnectionString);
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        var hostBuilder = Host.CreateApplicationBuilder();
+        hostBuilder.Services.AddEmbeddingKit(kit => kit
+            .AddModel(new EmbeddingModel("model-a", 16, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(16)))
+            .UseDocumentBuilder(new InMemoryDocuments())
+            .UsePostgres(dataSource, "waiting", applyMigrationsOnStart: true));
+        using var host = hostBuilder.Build();
+
+        var starting = host.StartAsync(Ct);
+        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        var startedWhileDown = starting.IsCompleted;
+        await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], Ct);
+        await starting.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+        Assert.False(startedWhileDown);
+        Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, "waiting", Ct));
+        await host.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task StartAsync_MigrationsOnStartWithAMissingDatabase_FailsAtOnce()
+    {
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder((await server.GetDataSourceAsync(Ct)).ConnectionString) { Database = "no_such_database" };
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(connection.ConnectionString);
+        var hostBuilder = Host.CreateApplicationBuilder();
+        hostBuilder.Services.AddEmbeddingKit(kit => kit
+            .AddModel(new EmbeddingModel("model-a", 16, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(16)))
+            .UseDocumentBuilder(new InMemoryDocuments())
+            .UsePostgres(dataSource, "missing", applyMigrationsOnStart: true));
+        using var host = hostBuilder.Build();
+
+        var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => host.StartAsync(Ct));
+
+        Assert.Equal("3D000", error.SqlState);
     }
 }

@@ -90,7 +90,7 @@ internal sealed class CliSettings
                 await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
                 return dataSource;
             }
-            catch (Exception e) when (IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase)
+            catch (Exception e) when (PostgresConnectivity.IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase)
             {
                 progress?.Invoke($"PostgreSQL at {host}:{port} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s");
                 await Task.Delay(delay, cancellationToken);
@@ -110,14 +110,6 @@ internal sealed class CliSettings
         }
     }
 
-    /// <summary>Whether waiting may help: refused or timed-out connections, a server starting or shutting down, too many
-    /// connections. Not a wrong password or a missing database.</summary>
-    private static bool IsUnreachable(Exception e) => e switch
-    {
-        PostgresException postgres => postgres.IsTransient || postgres.SqlState is PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.AdminShutdown,
-        NpgsqlException npgsql => npgsql.IsTransient || npgsql.InnerException is System.Net.Sockets.SocketException or TimeoutException or IOException,
-        _ => e is TimeoutException or System.Net.Sockets.SocketException,
-    };
 
     public static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
 
