@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using EmbeddingKit.Embedders;
+using EmbeddingKit.OpenAI.Internal;
 
 namespace EmbeddingKit.OpenAI;
 
@@ -81,11 +82,6 @@ public sealed class AssetFetcher : IDisposable
             if (mediaType is null || !mediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
             {
                 throw new AssetFetchException($"{Describe(current)} is '{mediaType ?? "without a content type"}', not an image.");
-            }
-
-            if (response.Content.Headers.ContentLength > _options.MaxBytes)
-            {
-                throw new AssetFetchException($"{Describe(current)} is {response.Content.Headers.ContentLength} bytes, over the limit of {_options.MaxBytes}.");
             }
 
             var data = await ReadCappedAsync(response.Content, current, cancellationToken, timeout.Token).ConfigureAwait(false);
@@ -200,49 +196,10 @@ public sealed class AssetFetcher : IDisposable
 
     private async Task<byte[]> ReadCappedAsync(HttpContent content, Uri uri, CancellationToken cancellationToken, CancellationToken timeout)
     {
-        var max = (int)_options.MaxBytes;
-        var buffer = ArrayPool<byte>.Shared.Rent((int)Math.Min(max + 1L, 64 * 1024));
-        var length = 0;
+        (byte[] Buffer, int Length)? body;
         try
         {
-            var stream = await content.ReadAsStreamAsync(timeout).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
-            {
-                while (true)
-                {
-                    if (length == buffer.Length)
-                    {
-                        if (length > max)
-                        {
-                            throw new AssetFetchException($"{Describe(uri)} is over the limit of {max} bytes.");
-                        }
-
-                        var grown = ArrayPool<byte>.Shared.Rent((int)Math.Min(max + 1L, (long)buffer.Length * 2));
-                        buffer.AsSpan(0, length).CopyTo(grown);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = grown;
-                    }
-
-                    var read = await stream.ReadAsync(buffer.AsMemory(length), timeout).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    length += read;
-                    if (length > max)
-                    {
-                        throw new AssetFetchException($"{Describe(uri)} is over the limit of {max} bytes.");
-                    }
-                }
-            }
-
-            if (length == 0)
-            {
-                throw new AssetFetchException($"{Describe(uri)} is empty.");
-            }
-
-            return buffer.AsSpan(0, length).ToArray();
+            body = await CappedBody.ReadAsync(content, _options.MaxBytes, timeout).ConfigureAwait(false);
         }
         catch (IOException e)
         {
@@ -251,6 +208,18 @@ public sealed class AssetFetcher : IDisposable
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
             throw new AssetFetchException($"{Describe(uri)} did not arrive within {_options.Timeout.TotalSeconds:0.#} s.", transient: true, e);
+        }
+
+        if (body is not var (buffer, length))
+        {
+            throw new AssetFetchException($"{Describe(uri)} is over the limit of {_options.MaxBytes} bytes.");
+        }
+
+        try
+        {
+            return length == 0
+                ? throw new AssetFetchException($"{Describe(uri)} is empty.")
+                : buffer.AsSpan(0, length).ToArray();
         }
         finally
         {

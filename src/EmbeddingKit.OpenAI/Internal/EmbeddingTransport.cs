@@ -230,56 +230,10 @@ internal sealed class EmbeddingTransport : IDisposable
     private async ValueTask<(byte[] Buffer, int Length)> ReadBodyAsync(HttpContent content, ProviderCallInfo info, CancellationToken cancellationToken)
     {
         var max = _options.MaxResponseBytes;
-        var declared = content.Headers.ContentLength;
-        if (declared > max)
-        {
-            throw info.ResponseError($"the body of {declared} bytes exceeds MaxResponseBytes ({max})", retryable: false);
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(declared is long d and > 0 ? (int)d + 1 : 64 * 1024);
-        var length = 0;
-        try
-        {
-            var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
-            {
-                while (true)
-                {
-                    if (length == buffer.Length)
-                    {
-                        if (length >= max)
-                        {
-                            throw info.ResponseError($"the body exceeds MaxResponseBytes ({max})", retryable: false);
-                        }
-
-                        var grown = ArrayPool<byte>.Shared.Rent((int)Math.Min(max + 1, (long)buffer.Length * 2));
-                        buffer.AsSpan(0, length).CopyTo(grown);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = grown;
-                    }
-
-                    var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        break;
-                    }
-
-                    length += read;
-                }
-            }
-
-            if (length > max)
-            {
-                throw info.ResponseError($"the body exceeds MaxResponseBytes ({max})", retryable: false);
-            }
-
-            return (buffer, length);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
+        return await CappedBody.ReadAsync(content, max, cancellationToken).ConfigureAwait(false)
+            ?? throw info.ResponseError(content.Headers.ContentLength is long declared && declared > max
+                ? $"the body of {declared} bytes exceeds MaxResponseBytes ({max})"
+                : $"the body exceeds MaxResponseBytes ({max})", retryable: false);
     }
 
     private sealed class AttemptState(EmbeddingTransport transport, ReadOnlyMemory<byte> body, Memory<float[]?> destination, int batchOffset, string model, int? expectedDimensions)
