@@ -89,14 +89,23 @@ internal sealed class PipelineScenario : IBenchScenario
         var providerSeconds = new System.Collections.Concurrent.ConcurrentQueue<double>();
         var batchSeconds = new System.Collections.Concurrent.ConcurrentQueue<double>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
+        var clientSeconds = new System.Collections.Concurrent.ConcurrentQueue<double>();
+        var serverSeconds = new System.Collections.Concurrent.ConcurrentQueue<double>();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "EmbeddingKit" && instrument.Name is "embeddingkit.provider.duration" or "embeddingkit.batch.duration")
+            if ((instrument.Meter.Name == "EmbeddingKit" && instrument.Name is "embeddingkit.provider.duration" or "embeddingkit.batch.duration")
+                || instrument.Name is "http.client.request.duration" or "http.server.request.duration")
             {
                 l.EnableMeasurementEvents(instrument);
             }
         };
-        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => (instrument.Name == "embeddingkit.provider.duration" ? providerSeconds : batchSeconds).Enqueue(value));
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => (instrument.Name switch
+        {
+            "embeddingkit.provider.duration" => providerSeconds,
+            "http.client.request.duration" => clientSeconds,
+            "http.server.request.duration" => serverSeconds,
+            _ => batchSeconds,
+        }).Enqueue(value));
         listener.Start();
         var pauseBefore = GC.GetTotalPauseDuration();
         var gen2Before = GC.CollectionCount(2);
@@ -135,6 +144,8 @@ internal sealed class PipelineScenario : IBenchScenario
         result.Table.Add([F(stored), elapsed.ToString("F1", CultureInfo.InvariantCulture), F(perSecond), F(ceiling), (perSecond / ceiling).ToString("P1", CultureInfo.InvariantCulture), F(provider.RequestCount - warmupRequests), F(provider.MaxConcurrentRequests)]);
         result.Metrics["provider_call_p50_ms"] = Math.Round(Percentile(providerSeconds, 0.5) * 1000, 1);
         result.Metrics["provider_call_p99_ms"] = Math.Round(Percentile(providerSeconds, 0.99) * 1000, 1);
+        result.Metrics["http_client_p50_ms"] = Math.Round(Percentile(clientSeconds, 0.5) * 1000, 1);
+        result.Metrics["http_server_p50_ms"] = Math.Round(Percentile(serverSeconds, 0.5) * 1000, 1);
         result.Metrics["batch_p50_ms"] = Math.Round(Percentile(batchSeconds, 0.5) * 1000, 1);
         result.Metrics["process_cpu_us_per_doc"] = Math.Round(processCpu.TotalMicroseconds / documents, 1);
         result.Metrics["gc_pause_ms"] = Math.Round(gcPause.TotalMilliseconds, 1);
