@@ -116,6 +116,30 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
     }
 
     [Fact]
+    public async Task ModelsIndex_KeepsValid_RebuildsInvalid_BuildsMissing()
+    {
+        await IngestAsync(10);
+        await RunAsync("work", "--until-idle");
+        var first = (await RunAsync("models", "index", "hashing-384", "--json")).Json().GetProperty("indexes").EnumerateArray().ToList();
+        var hnsw = first.Single(i => i.GetProperty("kind").GetString() == "hnsw").GetProperty("name").GetString();
+        var bq = first.Single(i => i.GetProperty("kind").GetString() == "binary_quantized").GetProperty("name").GetString();
+
+        // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index; a dropped one is missing.
+        await ExecuteAsync($"UPDATE pg_index SET indisvalid = false WHERE indexrelid = '{{s}}.\"{hnsw}\"'::regclass");
+        await ExecuteAsync($"DROP INDEX {{s}}.\"{bq}\"");
+        var second = (await RunAsync("models", "index", "hashing-384", "--json")).Json();
+        var unknown = await RunAsync("models", "index", "no-such-model");
+
+        Assert.All(first, i => Assert.Equal("kept", i.GetProperty("action").GetString()));
+        var actions = second.GetProperty("indexes").EnumerateArray().ToDictionary(i => i.GetProperty("name").GetString()!, i => i.GetProperty("action").GetString());
+        Assert.Equal("rebuilt", actions[hnsw!]);
+        Assert.Equal("built", actions[bq!]);
+        Assert.All(second.GetProperty("indexes").EnumerateArray(), i => Assert.True(i.GetProperty("valid").GetBoolean()));
+        Assert.Equal(2L, await ScalarAsync<long>($"SELECT count(*) FROM pg_index WHERE indisvalid AND indexrelid IN ('{{s}}.\"{hnsw}\"'::regclass, '{{s}}.\"{bq}\"'::regclass)"));
+        Assert.Equal(2, unknown.ExitCode);
+    }
+
+    [Fact]
     public async Task ModelsRetire_RefusedWhileActive_DeletesVectorsTasksAndIndexesOfThatModelOnly_Idempotent()
     {
         await IngestAsync(10);

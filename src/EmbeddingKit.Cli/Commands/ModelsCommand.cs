@@ -7,14 +7,63 @@ using EmbeddingKit.Postgres.Storage;
 namespace EmbeddingKit.Cli.Commands;
 
 /// <summary><c>embeddingkit models activate M --entity-type T [--force]</c>: the rollout switch with the coverage check;
-/// <c>embeddingkit models retire M [--force]</c>: deletes a model's vectors, tasks and indexes.</summary>
+/// <c>embeddingkit models retire M [--force]</c>: deletes a model's vectors, tasks and indexes;
+/// <c>embeddingkit models index M</c>: builds (or repairs) a model's indexes, explicitly.</summary>
 internal static class ModelsCommand
 {
     public static Command Create()
     {
-        var command = new Command("models", "Model rollout: switch the active search model of an entity type; retire a model.");
+        var command = new Command("models", "Model rollout: switch the active search model of an entity type; build a model's indexes; retire a model.");
         command.Subcommands.Add(CreateActivate());
+        command.Subcommands.Add(CreateIndex());
         command.Subcommands.Add(CreateRetire());
+        return command;
+    }
+
+    private static Command CreateIndex()
+    {
+        var model = new Argument<string>("model") { Description = "The model whose indexes to build." };
+        var command = new Command("index", "Build the model's HNSW and binary-quantized partial indexes where missing (CREATE INDEX CONCURRENTLY: writes and searches go on), and rebuild any left INVALID by an interrupted build. Reports each index's state and size.");
+        command.Arguments.Add(model);
+        command.Options.Add(CommonOptions.Json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var settings = CliSettings.From(parseResult);
+            var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
+            var name = parseResult.GetValue(model)!;
+            await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
+            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
+            var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
+                ?? ModelSetup.HashingDimensions(name)
+                ?? (settings.Model == name ? settings.Dimensions : null)
+                ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
+            var table = host.TableFor(dimensions);
+            await new EmbeddingIndexManager(host.DataSource).EnsureTableAsync(table, cancellationToken);
+            var before = await new EmbeddingIndexManager(host.DataSource).GetIndexStatusAsync(table, name, cancellationToken);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var after = await ModelIndexes.EnsureAsync(host.DataSource, table, name, cancellationToken);
+            var indexes = after.Select(a =>
+            {
+                var was = before.Single(b => b.Name == a.Name);
+                var action = !was.Exists ? "built" : !was.IsValid ? "rebuilt" : "kept";
+                return new { name = a.Name, kind = a.Kind == EmbeddingIndexKind.Hnsw ? "hnsw" : "binary_quantized", action, valid = a.IsValid, sizeBytes = a.SizeBytes };
+            }).ToList();
+            if (reporter.Json)
+            {
+                JsonOutput.Write(new { model = name, table = table.QualifiedName, indexes, seconds = Math.Round(watch.Elapsed.TotalSeconds, 2) });
+            }
+            else
+            {
+                foreach (var index in indexes)
+                {
+                    reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{index.name}: {index.action}, {(index.valid ? "valid" : "INVALID")}, {index.sizeBytes / 1024.0 / 1024.0:0.0} MB"));
+                }
+
+                reporter.Line($"indexes of {name} ready in {Reporter.Seconds(watch.Elapsed)}");
+            }
+
+            return indexes.All(i => i.valid) ? 0 : 1;
+        });
         return command;
     }
 
