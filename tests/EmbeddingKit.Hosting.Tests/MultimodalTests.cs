@@ -47,6 +47,62 @@ public sealed class MultimodalTests(PostgresServer server)
         Assert.NotNull(stats.PausedUntil);
     }
 
+    [Fact]
+    public async Task Drain_PhotosByUrl_FetchedWithTheAssetFetcherAndEmbedded_MissingPhotoIsGone()
+    {
+        await using var stack = await EmbeddingStack.CreateAsync(server, p => [Model(p)], Ct);
+        await using var photoServer = await FakeAssetServer.StartAsync(Ct);
+
+        // The fake photo server is on loopback: this host allows private networks (a real one would not).
+        using var fetcher = new AssetFetcher(new AssetFetcherOptions { AllowPrivateNetworks = true, AllowHttp = true });
+        var photos = new ProductPhotos(fetcher, new Dictionary<string, (string, Uri)>
+        {
+            ["p1"] = ("red bicycle", photoServer.Url("cat.png")),
+            ["p2"] = ("lost photo", photoServer.Url("missing.png")),
+        });
+        var runtime = new EmbeddingRuntime(stack.Registry, stack.Documents, stack.Storage, stack.Queue, assets: photos);
+
+        await stack.Queue.EnqueueAsync([.. new[] { "p1", "p2" }.Select(id => new EnqueueRequest("product", id, "vl-model") { Kind = EmbeddingTaskKind.Multimodal })], Ct);
+        var result = await stack.Queue.DrainOnceAsync(runtime, cancellationToken: Ct);
+
+        Assert.Equal(2, result.Completion.Completed.Count);
+        Assert.Equal(1L, await stack.ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64 WHERE entity_type = 'product'"));
+        Assert.Equal(2, photoServer.RequestCount);
+    }
+
+    // #region url-asset-source
+    /// <summary>Product photos stored as URLs: each product is embedded from its title and its photo.</summary>
+    private sealed class ProductPhotos(AssetFetcher fetcher, IReadOnlyDictionary<string, (string Title, Uri Photo)> products) : IAssetSource
+    {
+        public async ValueTask<IReadOnlyList<MultimodalInput?>> GetInputsAsync(
+            string entityType, IReadOnlyList<string> entityIds, CancellationToken cancellationToken = default)
+        {
+            var inputs = new MultimodalInput?[entityIds.Count];
+            for (var i = 0; i < entityIds.Count; i++)
+            {
+                if (!products.TryGetValue(entityIds[i], out var product))
+                {
+                    continue; // deleted product: null removes its vector
+                }
+
+                try
+                {
+                    var photo = await fetcher.FetchImageAsync(product.Photo, cancellationToken);
+                    inputs[i] = new MultimodalInput(MultimodalContent.FromText(product.Title), photo);
+                }
+                catch (AssetFetchException e) when (!e.IsTransient)
+                {
+                    // Refused (private address, not an image, too large) or gone (404): nothing to embed. A transient
+                    // failure propagates, and the batch is retried with backoff.
+                    inputs[i] = null;
+                }
+            }
+
+            return inputs;
+        }
+    }
+    // #endregion url-asset-source
+
     private static EmbeddingModel Model(FakeEmbeddingServer provider)
     {
         var options = new OpenAICompatibleEmbeddingOptions { BaseUrl = provider.BaseUrl, ApiKey = "k", Model = "vl-model", Dimensions = 64 };
