@@ -51,11 +51,16 @@ public sealed class AssetFetcherTests
 
         var literal = await Assert.ThrowsAsync<AssetFetchException>(() => fetcher.FetchImageAsync(server.Url("cat.png"), Ct));
         var byName = await Assert.ThrowsAsync<AssetFetchException>(() => fetcher.FetchImageAsync(new Uri($"http://localhost:{server.BaseUrl.Port}/cat.png"), Ct));
+        var ipv6 = await Assert.ThrowsAsync<AssetFetchException>(() => fetcher.FetchImageAsync(new Uri($"http://[::1]:{server.BaseUrl.Port}/cat.png"), Ct));
+        var decimalForm = await Assert.ThrowsAsync<AssetFetchException>(() => fetcher.FetchImageAsync(new Uri($"http://2130706433:{server.BaseUrl.Port}/cat.png"), Ct));
 
         Assert.Contains("127.0.0.1 is not a public address", literal.Message, StringComparison.Ordinal);
         Assert.Contains("localhost resolves to", byName.Message, StringComparison.Ordinal);
         Assert.Contains("not a public address", byName.Message, StringComparison.Ordinal);
         Assert.False(literal.IsTransient);
+        Assert.Contains("not a public address", ipv6.Message, StringComparison.Ordinal);
+        Assert.False(ipv6.IsTransient);
+        Assert.Contains("not a public address", decimalForm.Message, StringComparison.Ordinal);
         Assert.Equal(0, server.RequestCount);
     }
 
