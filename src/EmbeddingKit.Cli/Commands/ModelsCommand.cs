@@ -33,9 +33,7 @@ internal static class ModelsCommand
             var name = parseResult.GetValue(model)!;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
             var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
-                ?? ModelSetup.HashingDimensions(name)
-                ?? (settings.Model == name ? settings.Dimensions : null)
+            var dimensions = KnownDimensions(stored, settings, name)
                 ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
             var table = host.TableFor(dimensions);
             await new EmbeddingIndexManager(host.DataSource).EnsureTableAsync(table, cancellationToken);
@@ -82,21 +80,13 @@ internal static class ModelsCommand
             var name = parseResult.GetValue(model)!;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
             var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var tables = stored.Where(g => g.Model == name).Select(g => g.Dimensions).Distinct().ToList();
-            if (tables.Count == 0 && (ModelSetup.HashingDimensions(name) ?? (settings.Model == name ? settings.Dimensions : null)) is { } known)
-            {
-                tables.Add(known);
-            }
-
-            var outstanding = await host.Queue.CountOutstandingAsync([name], cancellationToken);
-            if (tables.Count == 0 && outstanding == 0)
+            var known = KnownDimensions(stored, settings, name);
+            if (known is null && await host.Queue.CountOutstandingAsync([name], cancellationToken) == 0)
             {
                 throw new CliException($"unknown model '{name}': nothing of it is stored or queued in schema {host.Schema}", 2);
             }
 
-            // The storage maps the model to its table through the registry (nothing is embedded here).
-            var dimensions = tables.Count > 0 ? tables[0] : 2;
-            host.Registry.Add(new EmbeddingKit.Runtime.EmbeddingModel(name, dimensions, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(Math.Max(2, dimensions))));
+            Register(host, name, known ?? 2);
             (int Vectors, int Tasks) deleted;
             try
             {
@@ -109,8 +99,9 @@ internal static class ModelsCommand
 
             var dropped = new List<string>();
             var manager = new EmbeddingIndexManager(host.DataSource);
-            foreach (var table in tables.Select(host.TableFor))
+            if (known is int dimensions)
             {
+                var table = host.TableFor(dimensions);
                 var before = await manager.GetIndexStatusAsync(table, name, cancellationToken);
                 await manager.DropModelIndexesAsync(table, name, cancellationToken);
                 dropped.AddRange(before.Where(i => i.Exists).Select(i => i.Name));
@@ -157,12 +148,11 @@ internal static class ModelsCommand
 
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
             var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
-                ?? ModelSetup.HashingDimensions(name)
-                ?? (settings.Model == name ? settings.Dimensions : null)
+            var dimensions = KnownDimensions(stored, settings, name)
                 ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (known: {string.Join(", ", stored.Select(g => g.Model).Distinct(StringComparer.Ordinal).DefaultIfEmpty("none"))})", 2);
-            // Coverage counts rows of the model's table; the registry is what maps a model to its table (nothing is embedded here).
-            host.Registry.Add(new EmbeddingKit.Runtime.EmbeddingModel(name, dimensions, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(Math.Max(2, dimensions))));
+
+            // Coverage counts rows of the model's table.
+            Register(host, name, dimensions);
             var total = (await host.Documents.CountByEntityTypeAsync(cancellationToken)).GetValueOrDefault(type);
             ActiveModel active;
             try
@@ -198,4 +188,16 @@ internal static class ModelsCommand
         });
         return command;
     }
+
+    /// <summary>A model's dimensions: from its stored vectors, its name (<c>hashing-N</c>), or <c>--model</c> with
+    /// <c>--dimensions</c>; null when nothing says.</summary>
+    private static int? KnownDimensions(IReadOnlyList<StoredVectors.Group> stored, CliSettings settings, string name) =>
+        stored.FirstOrDefault(g => g.Model == name)?.Dimensions
+        ?? ModelSetup.HashingDimensions(name)
+        ?? (settings.Model == name ? settings.Dimensions : null);
+
+    /// <summary>Makes a model known to the host's storage, which finds a model's table through the registry (nothing
+    /// is embedded with it here).</summary>
+    private static void Register(CliHost host, string name, int dimensions) =>
+        host.Registry.Add(new EmbeddingKit.Runtime.EmbeddingModel(name, dimensions, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(Math.Max(2, dimensions))));
 }
