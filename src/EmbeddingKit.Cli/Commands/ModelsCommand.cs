@@ -36,8 +36,9 @@ internal static class ModelsCommand
             var dimensions = KnownDimensions(stored, settings, name)
                 ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
             var table = host.TableFor(dimensions);
-            await new EmbeddingIndexManager(host.DataSource).EnsureTableAsync(table, cancellationToken);
-            var before = await new EmbeddingIndexManager(host.DataSource).GetIndexStatusAsync(table, name, cancellationToken);
+            var manager = new EmbeddingIndexManager(host.DataSource);
+            await manager.EnsureTableAsync(table, cancellationToken);
+            var before = await manager.GetIndexStatusAsync(table, name, cancellationToken);
             var watch = System.Diagnostics.Stopwatch.StartNew();
             var after = await ModelIndexes.EnsureAsync(host.DataSource, table, name, cancellationToken);
             var indexes = after.Select(a =>
