@@ -32,9 +32,8 @@ internal static class ModelsCommand
             var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
             var name = parseResult.GetValue(model)!;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
-            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var dimensions = KnownDimensions(stored, settings, name)
-                ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
+            var (known, _) = await KnownDimensionsAsync(host, name, cancellationToken);
+            var dimensions = known ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
             var table = host.TableFor(dimensions);
             var manager = new EmbeddingIndexManager(host.DataSource);
             await manager.EnsureTableAsync(table, cancellationToken);
@@ -80,8 +79,7 @@ internal static class ModelsCommand
             var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
             var name = parseResult.GetValue(model)!;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
-            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var known = KnownDimensions(stored, settings, name);
+            var (known, _) = await KnownDimensionsAsync(host, name, cancellationToken);
             if (known is null && await host.Queue.CountOutstandingAsync([name], cancellationToken) == 0)
             {
                 throw new CliException($"unknown model '{name}': nothing of it is stored or queued in schema {host.Schema}", 2);
@@ -148,8 +146,8 @@ internal static class ModelsCommand
             }
 
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
-            var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var dimensions = KnownDimensions(stored, settings, name)
+            var (known, stored) = await KnownDimensionsAsync(host, name, cancellationToken);
+            var dimensions = known
                 ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (known: {string.Join(", ", stored.Select(g => g.Model).Distinct(StringComparer.Ordinal).DefaultIfEmpty("none"))})", 2);
 
             // Coverage counts rows of the model's table.
@@ -191,11 +189,15 @@ internal static class ModelsCommand
     }
 
     /// <summary>A model's dimensions: from its stored vectors, its name (<c>hashing-N</c>), or <c>--model</c> with
-    /// <c>--dimensions</c>; null when nothing says.</summary>
-    private static int? KnownDimensions(IReadOnlyList<StoredVectors.Group> stored, CliSettings settings, string name) =>
-        stored.FirstOrDefault(g => g.Model == name)?.Dimensions
-        ?? ModelSetup.HashingDimensions(name)
-        ?? (settings.Model == name ? settings.Dimensions : null);
+    /// <c>--dimensions</c>; null when nothing says. Also returns what is stored, for messages.</summary>
+    private static async Task<(int? Dimensions, List<StoredVectors.Group> Stored)> KnownDimensionsAsync(CliHost host, string name, CancellationToken cancellationToken)
+    {
+        var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
+        var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
+            ?? ModelSetup.HashingDimensions(name)
+            ?? (host.Settings.Model == name ? host.Settings.Dimensions : null);
+        return (dimensions, stored);
+    }
 
     /// <summary>Makes a model known to the host's storage, which finds a model's table through the registry (nothing
     /// is embedded with it here).</summary>

@@ -38,10 +38,14 @@ public sealed class FakeAssetServer : IAsyncDisposable
     /// <returns>The running server; dispose it to stop.</returns>
     public static async Task<FakeAssetServer> StartAsync(CancellationToken cancellationToken = default)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
+        FakeAssetServer? server = null;
+        var (_, address) = await LoopbackWebApp.StartAsync(app => server = Map(app), null, cancellationToken).ConfigureAwait(false);
+        server!.BaseUrl = address;
+        return server;
+    }
+
+    private static FakeAssetServer Map(WebApplication app)
+    {
         var server = new FakeAssetServer(app);
         app.Use(async (context, next) =>
         {
@@ -90,9 +94,6 @@ public sealed class FakeAssetServer : IAsyncDisposable
             context.Response.Headers.Location = "/loop";
             return Task.CompletedTask;
         });
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseUrl = new Uri(address.TrimEnd('/') + "/");
         return server;
     }
 

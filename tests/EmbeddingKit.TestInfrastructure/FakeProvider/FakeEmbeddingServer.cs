@@ -98,20 +98,17 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
     /// <returns>The running server; dispose it to stop.</returns>
     public static async Task<FakeEmbeddingServer> StartAsync(CancellationToken cancellationToken = default)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(options =>
-        {
-            options.Listen(IPAddress.Loopback, 0);
-            options.Limits.MaxRequestBodySize = 512L * 1024 * 1024;
-        });
-        var app = builder.Build();
-        var server = new FakeEmbeddingServer(app);
-        app.MapPost("/embeddings", server.HandleAsync);
-        app.MapPost("/v1/embeddings", server.HandleAsync);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseUrl = new Uri(address.TrimEnd('/') + "/v1");
+        FakeEmbeddingServer? server = null;
+        var (_, address) = await LoopbackWebApp.StartAsync(
+            app =>
+            {
+                server = new FakeEmbeddingServer(app);
+                app.MapPost("/embeddings", server.HandleAsync);
+                app.MapPost("/v1/embeddings", server.HandleAsync);
+            },
+            options => options.Limits.MaxRequestBodySize = 512L * 1024 * 1024,
+            cancellationToken).ConfigureAwait(false);
+        server!.BaseUrl = new Uri(address, "v1");
         return server;
     }
 
