@@ -11,7 +11,8 @@ using EmbeddingKit.TestInfrastructure.Postgres;
 namespace EmbeddingKit.Samples.Tests;
 
 /// <summary>
-/// Packs every src/ project once (<c>dotnet pack EmbeddingKit.Packages.slnf -c Release</c>, as a release would), checks
+/// Packs every src/ project once (<c>dotnet pack EmbeddingKit.Packages.slnf -c Release</c>, as a release would, from a
+/// build of its own), checks
 /// what each package carries, installs the CLI as a dotnet tool from the folder and runs it against the test database.
 /// </summary>
 public sealed partial class PackagingTests(PostgresServer server)
@@ -28,8 +29,11 @@ public sealed partial class PackagingTests(PostgresServer server)
         var work = Directory.CreateTempSubdirectory("embeddingkit-pack-");
         try
         {
+            // The pack builds everything it packs itself, in a folder of its own (--artifacts-path): Release assemblies
+            // that an earlier command left in the tree (scripts/demo builds the CLI in Release without CI path mapping)
+            // are neither reused nor overwritten.
             var packages = Path.Combine(work.FullName, "packages");
-            var pack = await RunAsync("dotnet", ["pack", Path.Combine(root, "EmbeddingKit.Packages.slnf"), "-c", "Release", "-o", packages, "-nologo", "-p:ContinuousIntegrationBuild=true"], root, PackBound);
+            var pack = await RunAsync("dotnet", ["pack", Path.Combine(root, "EmbeddingKit.Packages.slnf"), "-c", "Release", "-o", packages, "--artifacts-path", Path.Combine(work.FullName, "artifacts"), "-nologo", "-p:ContinuousIntegrationBuild=true"], root, PackBound);
             Assert.True(pack.ExitCode == 0, pack.Output);
 
             // One package and one symbol package per src/ project, all of one version.

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Migrations;
 
@@ -19,9 +18,10 @@ internal static class MigrateCommand
             await using var dataSource = await settings.OpenDataSourceAsync(json ? null : Console.Error.WriteLine, cancellationToken);
             var applied = await EmbeddingKitMigrations.ApplyAsync(dataSource, settings.Schema, cancellationToken);
             var all = await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, settings.Schema, cancellationToken);
+            var pgvector = await PgvectorStatus.ReadAsync(dataSource, cancellationToken);
             if (json)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new { schema = settings.Schema, applied, version = all.Count == 0 ? 0 : all[^1] }));
+                JsonOutput.Write(new { schema = settings.Schema, applied, version = all.Count == 0 ? 0 : all[^1], pgvector });
             }
             else
             {

@@ -5,7 +5,7 @@ using EmbeddingKit.Tasks;
 
 namespace EmbeddingKit.Cli.Commands;
 
-/// <summary><c>embeddingkit status [--json]</c>: coverage, tasks by state, oldest pending age and dead-task errors per entity type and model.</summary>
+/// <summary><c>embeddingkit status [--json]</c>: the pgvector version (with a warning for versions with known defects), coverage, tasks by state, oldest pending age and dead-task errors per entity type and model.</summary>
 internal static class StatusCommand
 {
     public static Command Create()
@@ -23,6 +23,7 @@ internal static class StatusCommand
             var documents = await host.Documents.CountByEntityTypeAsync(cancellationToken);
             var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
             var stats = await host.Queue.GetStatsAsync(cancellationToken);
+            var pgvector = await PgvectorStatus.ReadAsync(host.DataSource, cancellationToken);
             var active = (await host.Rollout.ListActiveAsync(cancellationToken)).ToDictionary(a => a.EntityType, StringComparer.Ordinal);
             var entityTypes = documents.Keys.Concat(stored.Select(s => s.EntityType)).Concat(stats.Select(s => s.EntityType)).Concat(active.Keys)
                 .Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
@@ -62,19 +63,19 @@ internal static class StatusCommand
 
             if (reporter.Json)
             {
-                JsonOutput.Write(new { schema = host.Schema, entityTypes = report });
+                JsonOutput.Write(new { schema = host.Schema, pgvector, entityTypes = report });
                 return 0;
             }
 
-            Print(reporter, host.Schema, report);
+            Print(reporter, host.Schema, pgvector, report);
             return 0;
         });
         return command;
     }
 
-    private static void Print(Reporter reporter, string schema, List<EntityTypeStatus> report)
+    private static void Print(Reporter reporter, string schema, PgvectorStatus pgvector, List<EntityTypeStatus> report)
     {
-        reporter.Line($"schema {schema}");
+        reporter.Line($"schema {schema}; pgvector {pgvector.Version ?? $"not created yet ({pgvector.Available ?? "not available"} available)"}");
         if (report.Count == 0)
         {
             reporter.Line("  no documents, vectors or tasks yet (try: embeddingkit ingest FILE --entity-type T)");

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -15,7 +17,7 @@ namespace EmbeddingKit.Postgres.Storage;
 /// (<c>pg_index.indisvalid = false</c>, no build in progress), drops it concurrently and builds it again. Builds of one
 /// table are serialized with a session advisory lock so that two hosts never drop each other's build in progress.
 /// </remarks>
-public sealed class EmbeddingIndexManager
+public sealed partial class EmbeddingIndexManager
 {
     private const string StatusSql = """
         SELECT n.name, c.oid IS NOT NULL, coalesce(i.indisvalid, false), coalesce(pg_relation_size(c.oid), 0),
@@ -35,13 +37,24 @@ public sealed class EmbeddingIndexManager
         """;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly ILogger _logger;
 
     /// <summary>Creates the manager.</summary>
     /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
     public EmbeddingIndexManager(NpgsqlDataSource dataSource)
+        : this(dataSource, null)
+    {
+    }
+
+    /// <summary>Creates the manager with a logger for what it decides on its own (for example building without parallel
+    /// workers on a pgvector version whose parallel HNSW builds are unsafe).</summary>
+    /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
+    /// <param name="logger">The logger, or null for none.</param>
+    public EmbeddingIndexManager(NpgsqlDataSource dataSource, ILogger<EmbeddingIndexManager>? logger)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
     /// <summary>Creates the <c>vector</c> extension (when missing), the schema (when missing) and the table
@@ -99,7 +112,27 @@ public sealed class EmbeddingIndexManager
                 }
             }
 
-            await ExecuteAsync(connection, table.CreateHnswIndexSql(model), cancellationToken).ConfigureAwait(false);
+            // pgvector below 0.8.2 can overflow a buffer in a parallel HNSW build (CVE-2026-3172): build with the leader only.
+            var pgvector = await PgvectorVersion.ReadAsync(connection, cancellationToken).ConfigureAwait(false);
+            var serial = !pgvector.AllowsParallelHnswBuild;
+            if (serial)
+            {
+                LogSerialBuild(_logger, pgvector.ToString(), PgvectorVersion.ParallelHnswBuildFixed.ToString(), model);
+                await ExecuteAsync(connection, "SET max_parallel_maintenance_workers = 0", cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                await ExecuteAsync(connection, table.CreateHnswIndexSql(model), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (serial)
+                {
+                    await ExecuteAsync(connection, "RESET max_parallel_maintenance_workers", CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+
             await ExecuteAsync(connection, table.CreateBinaryQuantizedIndexSql(model), cancellationToken).ConfigureAwait(false);
             return [.. (await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false)).Select(s => s.Status)];
         }
@@ -200,4 +233,7 @@ public sealed class EmbeddingIndexManager
         await using var command = new NpgsqlCommand(sql, connection) { CommandTimeout = 0 };
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "pgvector {Version} has CVE-2026-3172 in parallel HNSW builds (fixed in {Fixed}): building the HNSW index of model {Model} without parallel workers")]
+    private static partial void LogSerialBuild(ILogger logger, string version, string @fixed, string model);
 }
