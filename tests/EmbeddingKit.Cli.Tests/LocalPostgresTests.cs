@@ -11,6 +11,7 @@ namespace EmbeddingKit.Cli.Tests;
 /// environment. The cluster is real (scripts/postgres start --kept, run by the CLI itself) and lives in a folder of its
 /// own (<c>EMBEDDINGKIT_POSTGRES_DIR</c>), destroyed at the end.
 /// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class LocalPostgresTests(LocalPostgresTests.Cluster cluster) : IClassFixture<LocalPostgresTests.Cluster>
 {
     /// <summary>A secret the CLI's environment holds while it starts the cluster.</summary>
