@@ -41,11 +41,13 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
         services.TryAddSingleton<IEmbeddingStorage>(sp =>
         {
+            // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
-            return new PgvectorEmbeddingStorage(dataSource, model =>
-                registry.TryGet(model, out var definition)
+            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable?>(StringComparer.Ordinal);
+            return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
+                registry.TryGet(m, out var definition)
                     ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null);
+                    : null));
         });
         if (applyMigrationsOnStart)
         {

@@ -31,10 +31,22 @@ public sealed partial class PackagingTests(PostgresServer server)
         {
             // The pack builds everything it packs itself, in a folder of its own (--artifacts-path): Release assemblies
             // that an earlier command left in the tree (scripts/demo builds the CLI in Release without CI path mapping)
-            // are neither reused nor overwritten.
+            // are neither reused nor overwritten. The folder is inside the repository (artifacts/ is ignored by git), so
+            // that generated sources are mapped to /_/ like the others.
             var packages = Path.Combine(work.FullName, "packages");
-            var pack = await RunAsync("dotnet", ["pack", Path.Combine(root, "EmbeddingKit.Packages.slnf"), "-c", "Release", "-o", packages, "--artifacts-path", Path.Combine(work.FullName, "artifacts"), "-nologo", "-p:ContinuousIntegrationBuild=true"], root, PackBound);
-            Assert.True(pack.ExitCode == 0, pack.Output);
+            var build = Path.Combine(root, "artifacts", "packaging-test-" + Guid.NewGuid().ToString("N")[..8]);
+            try
+            {
+                var pack = await RunAsync("dotnet", ["pack", Path.Combine(root, "EmbeddingKit.Packages.slnf"), "-c", "Release", "-o", packages, "--artifacts-path", build, "-nologo", "-p:ContinuousIntegrationBuild=true"], root, PackBound);
+                Assert.True(pack.ExitCode == 0, pack.Output);
+            }
+            finally
+            {
+                if (Directory.Exists(build))
+                {
+                    Directory.Delete(build, recursive: true);
+                }
+            }
 
             // One package and one symbol package per src/ project, all of one version.
             var cli = Directory.GetFiles(packages, "EmbeddingKit.Cli.*.nupkg").Single();

@@ -15,7 +15,7 @@ namespace EmbeddingKit.Postgres.Storage;
 /// predicates and search SQL. The <c>vector</c> extension (pgvector 0.7 or later; 0.8 for iterative scans) must be
 /// installed in a schema on the <c>search_path</c>.
 /// </remarks>
-public sealed class EmbeddingTable
+public sealed class EmbeddingTable : IEquatable<EmbeddingTable>
 {
     /// <summary>The most dimensions HNSW can index on <c>halfvec</c>.</summary>
     public const int MaxDimensions = 4000;
@@ -177,4 +177,31 @@ public sealed class EmbeddingTable
 
         return builder.ToString().TrimEnd('_');
     }
+
+    /// <summary>Whether two descriptions name the same table with the same index settings. Tables are values: storage
+    /// and search group records and cache statements by table, so two equal descriptions made at different times must
+    /// share one group and one cache entry.</summary>
+    /// <param name="other">The other table.</param>
+    /// <returns>True when schema, name, dimensions, operator class and HNSW settings are all equal.</returns>
+    public bool Equals(EmbeddingTable? other) =>
+        other is not null
+        && (ReferenceEquals(this, other)
+            || (Dimensions == other.Dimensions
+                && OperatorClass == other.OperatorClass
+                && HnswM == other.HnswM
+                && HnswEfConstruction == other.HnswEfConstruction
+                && string.Equals(Schema, other.Schema, StringComparison.Ordinal)
+                && string.Equals(Name, other.Name, StringComparison.Ordinal)));
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => Equals(obj as EmbeddingTable);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(StringComparer.Ordinal.GetHashCode(Schema), StringComparer.Ordinal.GetHashCode(Name), Dimensions, OperatorClass, HnswM, HnswEfConstruction);
+
+    /// <summary>Whether two tables are equal (<see cref="Equals(EmbeddingTable?)"/>).</summary>
+    public static bool operator ==(EmbeddingTable? left, EmbeddingTable? right) => left is null ? right is null : left.Equals(right);
+
+    /// <summary>Whether two tables differ (<see cref="Equals(EmbeddingTable?)"/>).</summary>
+    public static bool operator !=(EmbeddingTable? left, EmbeddingTable? right) => !(left == right);
 }
