@@ -57,7 +57,7 @@ public sealed class UsePostgresStorageTests(PostgresServer server)
         Assert.Equal(64, written);
         await using var count = dataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".embeddingkit_embeddings_{Dimensions}");
         Assert.Equal(64L, (long)(await count.ExecuteScalarAsync(Ct))!);
-        Assert.True(statements <= 4, $"statements: {statements}");   // before tables were values: 65, one INSERT per record   // before tables were values: 64 single-row INSERTs
+        Assert.True(statements <= 4, $"statements: {statements}");   // before tables were values: 65, one INSERT per record
     }
 
     [Fact]
