@@ -45,7 +45,10 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             return new PgvectorEmbeddingStorage(dataSource, model =>
                 registry.TryGet(model, out var definition)
                     ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null);
+                    : null)
+            {
+                TaskQueueSchema = schema,
+            };
         });
         if (applyMigrationsOnStart)
         {

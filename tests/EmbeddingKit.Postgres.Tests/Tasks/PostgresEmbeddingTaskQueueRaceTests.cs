@@ -59,7 +59,7 @@ public sealed class PostgresEmbeddingTaskQueueRaceTests(PostgresServer server) :
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
         var dead = Assert.Single(await _queue.ListDeadAsync(cancellationToken: Ct));
         Assert.Equal("killer", dead.Key.EntityId);
-        Assert.Contains("claimed 3 times", dead.Error, StringComparison.Ordinal);
+        Assert.Contains("Claimed 3 times without a result", dead.Error, StringComparison.Ordinal);
     }
 
     [Fact]

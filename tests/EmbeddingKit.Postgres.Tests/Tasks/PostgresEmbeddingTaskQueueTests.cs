@@ -61,6 +61,7 @@ public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : Sch
         explain.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = Guid.NewGuid() });
         explain.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "w" });
         explain.Parameters.Add(new NpgsqlParameter<double> { TypedValue = 60 });
+        explain.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 3 });
         batch.BatchCommands.Add(explain);
         var lines = new List<string>();
         await using (var reader = await batch.ExecuteReaderAsync(Ct))
