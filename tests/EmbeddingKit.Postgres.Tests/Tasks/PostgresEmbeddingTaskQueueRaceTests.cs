@@ -1,27 +1,12 @@
-using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Tasks;
-using EmbeddingKit.TestInfrastructure.Postgres;
 using Npgsql;
 
 namespace EmbeddingKit.Postgres.Tests.Tasks;
 
 /// <summary>The queue against concurrent writers on a real PostgreSQL: a complete racing an uncommitted enqueue, tasks
 /// that kill their worker, and the lock order of bulk enqueues against completing batches.</summary>
-public sealed class PostgresEmbeddingTaskQueueRaceTests(PostgresServer server) : SchemaTest(server)
+public sealed partial class PostgresEmbeddingTaskQueueTests
 {
-    private const string Model = "model-a";
-    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(1);
-    private PostgresEmbeddingTaskQueue _queue = null!;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        _queue = new PostgresEmbeddingTaskQueue(DataSource, Schema, new PostgresTaskQueueOptions { MaxAttempts = 3 });
-    }
-
-    private ValueTask<IReadOnlyList<EmbeddingTask>> FetchAsync(int batch = 10) =>
-        _queue.FetchReadyAsync(new FetchRequest([Model], batch, "w1", Lease), Ct);
-
     [Fact]
     public async Task CompleteAsync_RacingAnUncommittedEnqueueOfTheSameKey_ReleasesTheNewGenerationAtOnce()
     {

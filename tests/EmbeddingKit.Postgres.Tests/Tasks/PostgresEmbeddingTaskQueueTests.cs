@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace EmbeddingKit.Postgres.Tests.Tasks;
 
-public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : SchemaTest(server)
+public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer server) : SchemaTest(server)
 {
     private const string Model = "model-a";
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(1);

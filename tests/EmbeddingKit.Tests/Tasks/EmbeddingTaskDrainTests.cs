@@ -20,17 +20,8 @@ public sealed class EmbeddingTaskDrainTests
     public async Task RunOnceAsync_OneHeartbeatFails_LaterHeartbeatsStillExtendTheLeases()
     {
         var queue = new FakeQueue(Tasks(2)) { Extend = (call, asked) => call == 1 ? throw new TimeoutException("network blip") : [.. asked.Select(t => t.Id)] };
-        var handler = new GatedHandler();
-        var time = new FakeTimeProvider();
-        var run = EmbeddingTaskDrain.RunOnceAsync(queue, handler, 10, "w", Lease, time, Ct);
-        await handler.Started.Task.WaitAsync(Guard, Ct);
 
-        time.Advance(Tick);
-        var first = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
-        time.Advance(Tick);
-        var second = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
-        handler.Release.SetResult();
-        var result = await run.WaitAsync(Guard, Ct);
+        var (first, second, result) = await RunWithTwoHeartbeatsAsync(queue);
 
         Assert.Equal([1L, 2L], first);
         Assert.Equal([1L, 2L], second);
@@ -42,17 +33,8 @@ public sealed class EmbeddingTaskDrainTests
     public async Task RunOnceAsync_HeartbeatReportsOneLeaseGone_StopsExtendingAndNeverCompletesIt()
     {
         var queue = new FakeQueue(Tasks(2)) { Extend = (_, asked) => [.. asked.Where(t => t.Id == 1).Select(t => t.Id)] };
-        var handler = new GatedHandler();
-        var time = new FakeTimeProvider();
-        var run = EmbeddingTaskDrain.RunOnceAsync(queue, handler, 10, "w", Lease, time, Ct);
-        await handler.Started.Task.WaitAsync(Guard, Ct);
 
-        time.Advance(Tick);
-        var first = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
-        time.Advance(Tick);
-        var second = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
-        handler.Release.SetResult();
-        var result = await run.WaitAsync(Guard, Ct);
+        var (first, second, result) = await RunWithTwoHeartbeatsAsync(queue);
 
         Assert.Equal([1L, 2L], first);
         Assert.Equal([1L], second);
@@ -78,6 +60,23 @@ public sealed class EmbeddingTaskDrainTests
         Assert.Empty(queue.Failed);
         Assert.Equal(0, queue.ReleasedCount);
         Assert.Equal([1L, 2L], result.Completion.LeaseLost);
+    }
+
+    /// <summary>Runs one drain whose handler waits while two heartbeat periods pass; returns the ids each heartbeat
+    /// asked to extend and the drain's result.</summary>
+    private static async Task<(long[] First, long[] Second, DrainResult Result)> RunWithTwoHeartbeatsAsync(FakeQueue queue)
+    {
+        var handler = new GatedHandler();
+        var time = new FakeTimeProvider();
+        var run = EmbeddingTaskDrain.RunOnceAsync(queue, handler, 10, "w", Lease, time, Ct);
+        await handler.Started.Task.WaitAsync(Guard, Ct);
+
+        time.Advance(Tick);
+        var first = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
+        time.Advance(Tick);
+        var second = await queue.ExtendCalls.Reader.ReadAsync(Ct).AsTask().WaitAsync(Guard, Ct);
+        handler.Release.SetResult();
+        return (first, second, await run.WaitAsync(Guard, Ct));
     }
 
     private static List<EmbeddingTask> Tasks(int count) =>
