@@ -410,6 +410,8 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         private const string KeyMatch = "stored.entity_type = i.entity_type AND stored.entity_id = i.entity_id AND stored.model = i.model";
 
+        private const string LockedMatch = "stored.entity_type = l.entity_type AND stored.entity_id = l.entity_id AND stored.model = l.model";
+
         // One primary-key lookup per id, whatever the statistics say: with `entity_id = ANY($3)` a table that has not been
         // analyzed yet (a new model filling up) got a scan of every row of the model with the ids as a filter (7-12 ms
         // for 64 ids at 20,000 rows instead of 0.2). LIMIT 1 keeps the lateral subquery from being flattened into a join.
@@ -445,14 +447,22 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         // Touch leaves updated_at alone: it is when the vector was last written.
         public string Touch => field ??= $"""
-            UPDATE {_t} AS stored SET generation = i.generation
-            FROM {Keys}
-            WHERE {KeyMatch} AND stored.generation < i.generation
+            WITH locked AS MATERIALIZED ({Locked("<")})
+            UPDATE {_t} AS stored SET generation = l.generation
+            FROM locked l WHERE {LockedMatch}
             """;
 
         public string Delete => field ??= $"""
-            DELETE FROM {_t} AS stored USING {Keys}
-            WHERE {KeyMatch} AND stored.generation <= i.generation
+            WITH locked AS MATERIALIZED ({Locked("<=")})
+            DELETE FROM {_t} AS stored USING locked l WHERE {LockedMatch}
+            """;
+
+        // The rows a touch or delete may change, locked in key order (the lock order of the whole schema, as the upsert's).
+        private string Locked(string comparison) => $"""
+            SELECT stored.entity_type, stored.entity_id, stored.model, i.generation FROM {_t} AS stored JOIN {Keys} ON {KeyMatch}
+            WHERE stored.generation {comparison} i.generation
+            ORDER BY stored.entity_type, stored.entity_id, stored.model
+            FOR UPDATE OF stored
             """;
 
         public string Count => field ??= $"SELECT count(*) FROM {_t} WHERE entity_type = $1 AND model = $2";
