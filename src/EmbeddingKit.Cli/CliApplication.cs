@@ -14,6 +14,7 @@ internal static class CliApplication
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
         root.Subcommands.Add(IngestCommand.Create());
+        root.Subcommands.Add(DeleteCommand.Create());
         root.Subcommands.Add(EnqueueCommand.Create());
         root.Subcommands.Add(WorkCommand.Create());
         root.Subcommands.Add(StatusCommand.Create());

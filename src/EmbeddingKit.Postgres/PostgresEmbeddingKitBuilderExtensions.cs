@@ -47,7 +47,10 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
                 registry.TryGet(m, out var definition)
                     ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null));
+                    : null))
+            {
+                TaskQueueSchema = schema,
+            };
         });
         if (applyMigrationsOnStart)
         {

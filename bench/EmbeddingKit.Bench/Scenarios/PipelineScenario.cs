@@ -59,7 +59,7 @@ internal sealed class PipelineScenario : IBenchScenario
         var registry = new EmbeddingModelRegistry(new EmbeddingModel("bench-768", Dimensions, generator) { BatchSize = Batch, MaxConcurrentBatches = 1 });
         var texts = new InMemoryBuilder(documents);
         var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
-        var storage = new PgvectorEmbeddingStorage(dataSource, _ => table);
+        var storage = new PgvectorEmbeddingStorage(dataSource, _ => table) { TaskQueueSchema = schema };
         var runtime = new EmbeddingRuntime(registry, texts, storage, queue);
 
         // More loops than requests in flight: while 8 requests wait on the provider (the generator's limit), the other

@@ -198,8 +198,10 @@ internal sealed class QueueScenario : IBenchScenario
             .Replace("$3", "gen_random_uuid()", StringComparison.Ordinal)
             .Replace("$4", "'pgbench'", StringComparison.Ordinal)
             .Replace("$5", "300", StringComparison.Ordinal)
+            .Replace("$6", queue.Options.MaxAttempts.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             + "\n)\nSELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(lease_token), '{}') AS tokens, coalesce(array_agg(generation), '{}') AS gens FROM claimed";
-        claim = claim.Replace("$1", "'" + Model + "'", StringComparison.Ordinal).Replace("$2", batch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        claim = claim.Replace("$1", "'" + Model + "'", StringComparison.Ordinal).Replace("$2", batch.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("$6", queue.Options.MaxAttempts.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
         var complete = sql.Complete.Replace("$1", ":ids", StringComparison.Ordinal).Replace("$2", ":tokens", StringComparison.Ordinal).Replace("$3", ":gens", StringComparison.Ordinal);
         var script = Path.GetTempFileName();
         await File.WriteAllTextAsync(script, Flatten(claim) + " \\gset\n" + Flatten(complete) + ";\n", cancellationToken);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Tasks;
+using Npgsql;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -11,9 +12,14 @@ internal static class IngestCommand
     {
         var path = new Argument<string>("path") { Description = "A .jsonl/.ndjson file (id, text, other fields kept as metadata), a .csv file (header with id and text), a .txt/.md file, or a folder of them." };
         var entityType = CommandOptions.EntityType();
+        var sync = new Option<bool>("--sync")
+        {
+            Description = "Also delete the documents of the entity type that the source does not hold (and, through the queue, their vectors); the whole ingest is then one transaction.",
+        };
         var command = new Command("ingest", "Write documents to the documents table, one transaction per file, and enqueue embedding of the new and changed ones (in the same transaction).");
         command.Arguments.Add(path);
         command.Options.Add(entityType);
+        command.Options.Add(sync);
         command.Options.Add(CommonOptions.Json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -25,11 +31,36 @@ internal static class IngestCommand
             var root = Directory.Exists(input) ? input : null;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
             var results = new List<IngestFileResult>();
-            foreach (var file in files)
+            DocumentDeletion.Result? removed = null;
+            if (parseResult.GetValue(sync))
             {
-                var result = await IngestFileAsync(host, file, root, type, cancellationToken);
-                results.Add(result);
-                reporter.Line($"{file}: {result.Documents:N0} documents, {result.Changed:N0} new or changed, {result.Enqueued:N0} enqueued for {host.Model.Name}");
+                // One transaction for every file and the deletion of what none of them holds.
+                await using var connection = await host.DataSource.OpenConnectionAsync(cancellationToken);
+                await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+                await using (var create = new NpgsqlCommand($"CREATE TEMP TABLE {SeenTable} (id text PRIMARY KEY) ON COMMIT DROP", connection, transaction))
+                {
+                    await create.ExecuteNonQueryAsync(cancellationToken);
+                }
+
+                foreach (var file in files)
+                {
+                    var result = await WriteAsync(host, file, type, SourceFiles.ReadAsync(file, root, cancellationToken), (connection, transaction), cancellationToken);
+                    results.Add(result);
+                    Report(result);
+                }
+
+                removed = await DocumentDeletion.DeleteAbsentAsync(host, connection, transaction, type, SeenTable, cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+                reporter.Line($"sync: {removed.Deleted.Count:N0} documents absent from the source deleted, {removed.Enqueued:N0} task(s) enqueued to delete their vectors");
+            }
+            else
+            {
+                foreach (var file in files)
+                {
+                    var result = await IngestFileAsync(host, file, root, type, cancellationToken);
+                    results.Add(result);
+                    Report(result);
+                }
             }
 
             if (reporter.Json)
@@ -42,13 +73,21 @@ internal static class IngestCommand
                     documents = results.Sum(r => r.Documents),
                     changed = results.Sum(r => r.Changed),
                     enqueued = results.Sum(r => r.Enqueued),
+                    deleted = removed?.Deleted,
+                    deletionsEnqueued = removed?.Enqueued,
                 });
             }
 
             return 0;
+
+            void Report(IngestFileResult result) =>
+                reporter.Line($"{result.File}: {result.Documents:N0} documents, {result.Changed:N0} new or changed, {result.Enqueued:N0} enqueued for {host.Model.Name}");
         });
         return command;
     }
+
+    /// <summary>The temporary table of the ids an ingest with <c>--sync</c> has seen.</summary>
+    private const string SeenTable = "embeddingkit_ingest_seen";
 
     /// <summary>Documents written per round of staging COPY, upsert and enqueue.</summary>
     private const int ChunkSize = 5_000;
@@ -56,15 +95,20 @@ internal static class IngestCommand
     /// <summary>Streams one file into the documents table and enqueues its changed documents, in one transaction:
     /// a malformed record anywhere in the file rolls back everything written before it.</summary>
     public static async Task<IngestFileResult> IngestFileAsync(CliHost host, string file, string? root, string entityType, CancellationToken cancellationToken) =>
-        await WriteAsync(host, file, entityType, SourceFiles.ReadAsync(file, root, cancellationToken), cancellationToken);
+        await WriteAsync(host, file, entityType, SourceFiles.ReadAsync(file, root, cancellationToken), null, cancellationToken);
 
     public static Task<IngestFileResult> WriteAsync(CliHost host, string file, string entityType, IReadOnlyList<SourceDocument> documents, CancellationToken cancellationToken) =>
-        WriteAsync(host, file, entityType, documents.ToAsyncEnumerable(), cancellationToken);
+        WriteAsync(host, file, entityType, documents.ToAsyncEnumerable(), null, cancellationToken);
 
-    private static async Task<IngestFileResult> WriteAsync(CliHost host, string file, string entityType, IAsyncEnumerable<SourceDocument> documents, CancellationToken cancellationToken)
+    /// <summary>Writes one file, in its own transaction, or in <paramref name="sync"/>'s (then every id written is also
+    /// recorded in <see cref="SeenTable"/>, and the caller commits).</summary>
+    private static async Task<IngestFileResult> WriteAsync(
+        CliHost host, string file, string entityType, IAsyncEnumerable<SourceDocument> documents, (NpgsqlConnection Connection, NpgsqlTransaction Transaction)? sync, CancellationToken cancellationToken)
     {
-        await using var connection = await host.DataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var owned = sync is null ? await host.DataSource.OpenConnectionAsync(cancellationToken) : null;
+        var connection = sync?.Connection ?? owned!;
+        await using var ownTransaction = sync is null ? await connection.BeginTransactionAsync(cancellationToken) : null;
+        var transaction = sync?.Transaction ?? ownTransaction!;
         var chunk = new List<SourceDocument>(ChunkSize);
         int written = 0, changed = 0, enqueued = 0;
         await foreach (var document in documents.WithCancellation(cancellationToken))
@@ -77,7 +121,11 @@ internal static class IngestCommand
         }
 
         await FlushAsync();
-        await transaction.CommitAsync(cancellationToken);
+        if (ownTransaction is not null)
+        {
+            await ownTransaction.CommitAsync(cancellationToken);
+        }
+
         return new IngestFileResult(file, written, changed, enqueued);
 
         async Task FlushAsync()
@@ -90,6 +138,13 @@ internal static class IngestCommand
             // The last record of an id wins (one row per id; a later chunk overwrites an earlier one the same way).
             var distinct = chunk.GroupBy(d => d.Id, StringComparer.Ordinal).Select(g => g.Last()).ToList();
             chunk.Clear();
+            if (sync is not null)
+            {
+                await using var seen = new NpgsqlCommand($"INSERT INTO {SeenTable} SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", connection, transaction);
+                seen.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. distinct.Select(d => d.Id)] });
+                await seen.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             var ids = await host.Documents.UpsertAsync(connection, transaction, entityType, distinct, cancellationToken);
             written += distinct.Count;
             changed += ids.Count;

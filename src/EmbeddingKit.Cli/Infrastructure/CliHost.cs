@@ -24,7 +24,10 @@ internal sealed class CliHost : IAsyncDisposable
         Queue = new PostgresEmbeddingTaskQueue(dataSource, settings.Schema);
         Registry = setup is null ? new EmbeddingModelRegistry() : new EmbeddingModelRegistry(setup.Model);
         Table = setup is null ? null : TableFor(setup.Model.Dimensions);
-        Storage = new PgvectorEmbeddingStorage(dataSource, model => Registry.TryGet(model, out var m) ? TableFor(m.Dimensions) : null);
+        Storage = new PgvectorEmbeddingStorage(dataSource, model => Registry.TryGet(model, out var m) ? TableFor(m.Dimensions) : null)
+        {
+            TaskQueueSchema = settings.Schema,
+        };
         Runtime = new EmbeddingRuntime(Registry, Documents, Storage, Queue);
         Rollout = new EmbeddingRollout(dataSource, settings.Schema, Storage, Queue);
     }

@@ -12,26 +12,15 @@ internal static class StoredVectors
 
     public static async Task<List<Group>> CountAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
     {
-        var tables = new List<(string Name, int Dimensions)>();
-        await using (var command = dataSource.CreateCommand("""
-            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname ~ '^embeddingkit_embeddings_[0-9]+$'
-            ORDER BY c.relname
-            """))
+        List<(string Qualified, int Dimensions)> tables;
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         {
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var name = reader.GetString(0);
-                tables.Add((name, int.Parse(name.AsSpan("embeddingkit_embeddings_".Length), CultureInfo.InvariantCulture)));
-            }
+            tables = await ListTablesAsync(connection, null, schema, cancellationToken);
         }
 
         var groups = new List<Group>();
-        foreach (var (name, dimensions) in tables)
+        foreach (var (qualified, dimensions) in tables)
         {
-            var qualified = PostgresIdentifier.Qualify(schema, name);
             await using var command = dataSource.CreateCommand($"SELECT entity_type, model, count(*) FROM {qualified} GROUP BY entity_type, model ORDER BY 1, 2");
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
@@ -41,5 +30,25 @@ internal static class StoredVectors
         }
 
         return groups;
+    }
+
+    /// <summary>The embedding tables of the schema, qualified and quoted, with their dimensions.</summary>
+    public static async Task<List<(string Qualified, int Dimensions)>> ListTablesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string schema, CancellationToken cancellationToken)
+    {
+        var tables = new List<(string Qualified, int Dimensions)>();
+        await using var command = new NpgsqlCommand("""
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname ~ '^embeddingkit_embeddings_[0-9]+$'
+            ORDER BY c.relname
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var name = reader.GetString(0);
+            tables.Add((PostgresIdentifier.Qualify(schema, name), int.Parse(name.AsSpan("embeddingkit_embeddings_".Length), CultureInfo.InvariantCulture)));
+        }
+
+        return tables;
     }
 }

@@ -156,9 +156,13 @@ public sealed class EmbeddingRollout
     }
 
     /// <summary>
-    /// Retires a model: deletes its stored vectors and its tasks. Refused while it is active for an entity type, unless
-    /// <paramref name="force"/>. Its indexes go with <see cref="EmbeddingIndexManager.DropModelIndexesAsync"/>.
+    /// Retires a model in one transaction: its tasks (outstanding and dead), its stored vectors and its search settings.
+    /// Refused while it is active for an entity type, unless <paramref name="force"/>. Its indexes go with
+    /// <see cref="EmbeddingIndexManager.DropModelIndexesAsync"/>.
     /// </summary>
+    /// <remarks>The tasks go first: with writes guarded by the queue (<see cref="PgvectorEmbeddingStorage.TaskQueueSchema"/>),
+    /// a worker that still has the model registered and a task of it in flight either wrote before (its vector is deleted
+    /// here, the retire waits for its write to commit) or finds its task gone and writes nothing: no orphan afterwards.</remarks>
     /// <returns>Vectors deleted and tasks deleted.</returns>
     public async ValueTask<(int Vectors, int Tasks)> RetireModelAsync(string model, bool force = false, CancellationToken cancellationToken = default)
     {
@@ -169,14 +173,20 @@ public sealed class EmbeddingRollout
             throw new InvalidOperationException($"Model '{model}' is the active search model of {inUse.EntityType}; activate another model first.");
         }
 
-        var vectors = await _storage.DeleteModelAsync(model, cancellationToken).ConfigureAwait(false);
-        var tasks = await _queue.DeleteModelTasksAsync(model, cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand($"""
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var tasks = await _queue.DeleteModelTasksInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
+        var vectors = await _storage.DeleteModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
+        await using (var command = new NpgsqlCommand($"""
             WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1)
             DELETE FROM {_settings} WHERE model = $1
-            """);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            """, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return (vectors, tasks);
     }
 

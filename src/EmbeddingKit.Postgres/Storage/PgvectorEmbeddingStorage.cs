@@ -56,6 +56,21 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     /// they are even around 1,024, and COPY wins on larger batches.</summary>
     public const int DefaultCopyThreshold = 1024;
 
+    /// <summary>
+    /// Gets the schema of the <see cref="Tasks.PostgresEmbeddingTaskQueue"/> whose tasks guard the writes, or null (the
+    /// default) for unguarded writes. When set, an upsert writes a vector only while the queue still holds a task of the
+    /// same key and generation, checked and share-locked in the same statement: a worker that froze past its lease while
+    /// the entity was deleted (a newer generation), its task cancelled or its model retired writes nothing when it
+    /// resumes, instead of inserting a vector that nothing would ever delete. Every write the runtime makes comes from a
+    /// claimed task, so the composition roots (<c>UsePostgres</c>, the CLI) set it; leave it null to write vectors that no
+    /// queue task stands behind.
+    /// </summary>
+    public string? TaskQueueSchema
+    {
+        get;
+        init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
+    }
+
     /// <summary>Returns the table of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">The resolver knows no table for the model.</exception>
     public EmbeddingTable GetTable(string model)
@@ -187,7 +202,14 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     /// <returns>The number of rows deleted.</returns>
     public async ValueTask<int> DeleteModelAsync(string model, CancellationToken cancellationToken = default)
     {
-        await using var command = _dataSource.CreateCommand(StatementsFor(GetTable(model)).DeleteModel);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await DeleteModelInTransactionAsync(model, connection, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes every vector of a model on the caller's connection (and transaction, for an atomic retire).</summary>
+    internal async ValueTask<int> DeleteModelInTransactionAsync(string model, NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(StatementsFor(GetTable(model)).DeleteModel, connection, transaction);
         command.CommandTimeout = 0;
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -336,7 +358,8 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     /// <summary>The state lookup statement of a table (for plan tests).</summary>
     internal string GetStatesSql(EmbeddingTable table) => StatementsFor(table).GetStates;
 
-    private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(table, static t => new Sql(t));
+    private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
+        table, static (t, tasks) => new Sql(t, tasks), TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null);
 
     private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)
     {
@@ -347,9 +370,25 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     private static NpgsqlParameter<string[]> Text(string[] values) => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
     /// <summary>The statements of one table, with its qualified name spliced in once (validated and quoted).</summary>
-    private sealed class Sql(EmbeddingTable table)
+    private sealed class Sql(EmbeddingTable table, string? tasks)
     {
         private readonly string _t = table.QualifiedName;
+
+        // The rows to write, in key order (the lock order of the whole schema), and — when writes are guarded — only
+        // those whose task still holds the same generation, share-locked until the write commits so that no delete,
+        // cancel or retire of the task can slip in between (OFFSET 0 keeps the sort below the check).
+        private string Rows(string source) => $"""
+            SELECT u.* FROM (SELECT * FROM {source} ORDER BY entity_type, entity_id, model OFFSET 0) AS u
+            {_guard}
+            """;
+
+        private readonly string _guard = tasks is null ? string.Empty : $"""
+            WHERE EXISTS (
+                SELECT 1 FROM {tasks} task
+                WHERE task.entity_type = u.entity_type AND task.entity_id = u.entity_id AND task.model = u.model
+                  AND task.generation = u.generation
+                FOR KEY SHARE)
+            """;
 
         private const string Columns = "entity_type, entity_id, model, embedding, content_hash, generation";
 
@@ -371,6 +410,8 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         private const string KeyMatch = "stored.entity_type = i.entity_type AND stored.entity_id = i.entity_id AND stored.model = i.model";
 
+        private const string LockedMatch = "stored.entity_type = l.entity_type AND stored.entity_id = l.entity_id AND stored.model = l.model";
+
         // One primary-key lookup per id, whatever the statistics say: with `entity_id = ANY($3)` a table that has not been
         // analyzed yet (a new model filling up) got a scan of every row of the model with the ids as a filter (7-12 ms
         // for 64 ids at 20,000 rows instead of 0.2). LIMIT 1 keeps the lateral subquery from being flattened into a join.
@@ -386,13 +427,13 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         public string UpsertUnnest => field ??= $"""
             INSERT INTO {_t} AS stored ({Columns})
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::halfvec[], $5::bytea[], $6::bigint[])
+            {Rows($"unnest($1::text[], $2::text[], $3::text[], $4::halfvec[], $5::bytea[], $6::bigint[]) AS i({Columns})")}
             {OnConflict}
             """;
 
         public string UpsertFrom(string staging) => $"""
             INSERT INTO {_t} AS stored ({Columns})
-            SELECT {Columns} FROM {PostgresIdentifier.Quote(staging)}
+            {Rows(PostgresIdentifier.Quote(staging))}
             {OnConflict}
             """;
 
@@ -406,14 +447,22 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
 
         // Touch leaves updated_at alone: it is when the vector was last written.
         public string Touch => field ??= $"""
-            UPDATE {_t} AS stored SET generation = i.generation
-            FROM {Keys}
-            WHERE {KeyMatch} AND stored.generation < i.generation
+            WITH locked AS MATERIALIZED ({Locked("<")})
+            UPDATE {_t} AS stored SET generation = l.generation
+            FROM locked l WHERE {LockedMatch}
             """;
 
         public string Delete => field ??= $"""
-            DELETE FROM {_t} AS stored USING {Keys}
-            WHERE {KeyMatch} AND stored.generation <= i.generation
+            WITH locked AS MATERIALIZED ({Locked("<=")})
+            DELETE FROM {_t} AS stored USING locked l WHERE {LockedMatch}
+            """;
+
+        // The rows a touch or delete may change, locked in key order (the lock order of the whole schema, as the upsert's).
+        private string Locked(string comparison) => $"""
+            SELECT stored.entity_type, stored.entity_id, stored.model, i.generation FROM {_t} AS stored JOIN {Keys} ON {KeyMatch}
+            WHERE stored.generation {comparison} i.generation
+            ORDER BY stored.entity_type, stored.entity_id, stored.model
+            FOR UPDATE OF stored
             """;
 
         public string Count => field ??= $"SELECT count(*) FROM {_t} WHERE entity_type = $1 AND model = $2";

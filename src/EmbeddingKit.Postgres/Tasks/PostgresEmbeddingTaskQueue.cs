@@ -142,6 +142,7 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = Guid.NewGuid() });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.WorkerId });
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.LeaseDuration.TotalSeconds });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.MaxAttempts });
 
         var tasks = new List<EmbeddingTask>(request.BatchSize);
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
@@ -323,7 +324,16 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
     public async ValueTask<int> DeleteModelTasksAsync(string model, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
-        await using var command = _dataSource.CreateCommand(_sql.DeleteModel);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await DeleteModelTasksInTransactionAsync(model, connection, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes every outstanding and dead task of a model on the caller's connection (and transaction, for an
+    /// atomic retire).</summary>
+    internal async ValueTask<int> DeleteModelTasksInTransactionAsync(string model, NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(_sql.DeleteModel, connection, transaction);
+        command.CommandTimeout = 0;
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return Convert.ToInt32(result, System.Globalization.CultureInfo.InvariantCulture);
@@ -478,8 +488,9 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
                       t.lease_token, t.run_at, t.first_enqueued_at, t.enqueued_at, t.last_error
             """;
 
-        // Duplicates in one batch are folded first (ON CONFLICT cannot touch a row twice), in key order, so that
-        // concurrent overlapping batches lock rows in the same order and cannot deadlock. A new enqueue supersedes a
+        // Duplicates in one batch are folded first (ON CONFLICT cannot touch a row twice), in key order. The lock order of
+        // the whole queue is key order, (entity_type, entity_id, model): every statement that locks several task rows
+        // takes them in that order (a locking CTE with ORDER BY … FOR UPDATE), so no two of them can deadlock. A new enqueue supersedes a
         // dead task of the same key. A task that a worker holds keeps its lease: its complete sees the new generation
         // and releases it to run again.
         public string Enqueue => field ??= $"""
@@ -522,7 +533,7 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
         // The pause check must not reference the task row: as a one-time filter it keeps the plan an ordered index scan
         // on (model, priority, run_at) that stops after LIMIT rows; as an anti-join it sorted every ready row.
         public string FetchOneModel => field ??= Claim($"""
-            SELECT t.id FROM {_tasks} t
+            SELECT t.id, t.attempts FROM {_tasks} t
                 WHERE t.model = $1 AND t.run_at <= now()
                   AND NOT EXISTS (SELECT 1 FROM {_pauses} p WHERE p.model = $1 AND p.paused_until > now())
                 ORDER BY t.priority, t.run_at
@@ -533,9 +544,9 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
         // Several models: one ordered index scan per model (LATERAL), merged, then the best LIMIT rows. Rows locked by a
         // per-model scan but not among the best are unlocked when the statement commits.
         public string FetchManyModels => field ??= Claim($"""
-            SELECT c.id FROM unnest($1::text[]) AS m(model)
+            SELECT c.id, c.attempts FROM unnest($1::text[]) AS m(model)
                 CROSS JOIN LATERAL (
-                    SELECT t.id, t.priority, t.run_at FROM {_tasks} t
+                    SELECT t.id, t.attempts, t.priority, t.run_at FROM {_tasks} t
                     WHERE t.model = m.model AND t.run_at <= now()
                     ORDER BY t.priority, t.run_at
                     LIMIT $2
@@ -546,39 +557,73 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
                 LIMIT $2
             """);
 
+        // A task claimed $6 (MaxAttempts) times already without a complete or a fail killed or hung its worker every time:
+        // it is dead-lettered here, with a reason, instead of being handed out again (only a fail dead-letters otherwise).
         private string Claim(string pick) => $"""
             WITH picked AS MATERIALIZED (
                 {pick}
+            ),
+            exhausted AS (
+                DELETE FROM {_tasks} t USING picked
+                WHERE t.id = picked.id AND picked.attempts >= $6
+                RETURNING t.entity_type, t.entity_id, t.model, t.kind, t.priority, t.generation, t.attempts, t.deferrals,
+                          t.first_enqueued_at, t.last_error
+            ),
+            buried AS (
+                INSERT INTO {_dead} (entity_type, entity_id, model, kind, priority, generation, attempts, deferrals, error, first_enqueued_at)
+                SELECT entity_type, entity_id, model, kind, priority, generation, attempts, deferrals,
+                       'Claimed ' || attempts || ' times without a result (the worker crashed, hung or lost its lease each time); '
+                       || 'not handed out again' || coalesce('. Last error: ' || last_error, ''),
+                       first_enqueued_at
+                FROM exhausted
+                ON CONFLICT (entity_type, entity_id, model) DO UPDATE SET
+                    kind = excluded.kind, priority = excluded.priority, generation = excluded.generation,
+                    attempts = excluded.attempts, deferrals = excluded.deferrals, error = excluded.error, died_at = now()
             )
             UPDATE {_tasks} t
             SET lease_token = $3, leased_by = $4, run_at = now() + make_interval(secs => $5), attempts = t.attempts + 1
-            FROM picked WHERE t.id = picked.id
+            FROM picked WHERE t.id = picked.id AND picked.attempts < $6
             {Returning}
             """;
 
         public string ExtendLease => field ??= $"""
+            WITH owned AS MATERIALIZED ({Owned})
             UPDATE {_tasks} t SET run_at = now() + make_interval(secs => $3)
-            FROM unnest($1::bigint[], $2::uuid[]) AS i(id, token)
-            WHERE t.id = i.id AND t.lease_token = i.token
+            FROM owned o WHERE t.id = o.id
             RETURNING t.id
             """;
 
+        // The rows a worker still holds (its lease token), locked in key order.
+        private string Owned => $"""
+            SELECT t.id FROM {_tasks} t JOIN unnest($1::bigint[], $2::uuid[]) AS i(id, token) ON t.id = i.id AND t.lease_token = i.token
+                ORDER BY t.entity_type, t.entity_id, t.model
+                FOR UPDATE OF t
+            """;
+
         // Done for the generation claimed: delete. Enqueued again while running: release it to run again at once.
-        // Lease token no longer ours: untouched, reported as lease lost.
+        // Lease token no longer ours: untouched, reported as lease lost. The owned rows are locked first (key order), so
+        // a complete that waits for an enqueuer's uncommitted row sees its new generation once it commits and reruns it,
+        // instead of skipping both the delete and the rerun on its old snapshot.
         public string Complete => field ??= $"""
             WITH input AS (
                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[]) AS i(id, token, generation)
             ),
+            owned AS MATERIALIZED (
+                SELECT t.id, t.generation = i.generation AS done
+                FROM {_tasks} t JOIN input i ON t.id = i.id AND t.lease_token = i.token
+                ORDER BY t.entity_type, t.entity_id, t.model
+                FOR UPDATE OF t
+            ),
             deleted AS (
-                DELETE FROM {_tasks} t USING input i
-                WHERE t.id = i.id AND t.lease_token = i.token AND t.generation = i.generation
+                DELETE FROM {_tasks} t USING owned o
+                WHERE t.id = o.id AND o.done
                 RETURNING t.id
             ),
             rerun AS (
                 UPDATE {_tasks} t
                 SET lease_token = NULL, leased_by = NULL, run_at = now(), attempts = 0, last_error = NULL
-                FROM input i
-                WHERE t.id = i.id AND t.lease_token = i.token AND t.generation <> i.generation
+                FROM owned o
+                WHERE t.id = o.id AND NOT o.done
                 RETURNING t.id
             )
             SELECT true, id FROM deleted UNION ALL SELECT false, id FROM rerun
@@ -596,6 +641,7 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
                        (t.generation = i.generation AND (i.kind = 3 OR (i.kind = 0 AND t.attempts >= $7))) AS to_dead,
                        t.generation <> i.generation AS superseded
                 FROM {_tasks} t JOIN input i ON t.id = i.id AND t.lease_token = i.token
+                ORDER BY t.entity_type, t.entity_id, t.model
                 FOR UPDATE OF t
             ),
             moved AS (
@@ -606,7 +652,8 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             ),
             buried AS (
                 INSERT INTO {_dead} (entity_type, entity_id, model, kind, priority, generation, attempts, deferrals, error, first_enqueued_at)
-                SELECT entity_type, entity_id, model, kind, priority, generation, attempts, deferrals, error, first_enqueued_at FROM moved
+                SELECT entity_type, entity_id, model, kind, priority, generation, attempts, deferrals, error, first_enqueued_at
+                FROM moved ORDER BY entity_type, entity_id, model
                 ON CONFLICT (entity_type, entity_id, model) DO UPDATE SET
                     kind = excluded.kind, priority = excluded.priority, generation = excluded.generation,
                     attempts = excluded.attempts, deferrals = excluded.deferrals, error = excluded.error, died_at = now()
@@ -632,16 +679,22 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             """;
 
         public string Release => field ??= $"""
+            WITH owned AS MATERIALIZED ({Owned})
             UPDATE {_tasks} t
             SET lease_token = NULL, leased_by = NULL, run_at = now(), attempts = greatest(t.attempts - 1, 0)
-            FROM unnest($1::bigint[], $2::uuid[]) AS i(id, token)
-            WHERE t.id = i.id AND t.lease_token = i.token
+            FROM owned o WHERE t.id = o.id
             RETURNING t.id
             """;
 
         public string Cancel => field ??= $"""
-            DELETE FROM {_tasks} t USING unnest($1::text[], $2::text[], $3::text[]) AS i(entity_type, entity_id, model)
-            WHERE t.entity_type = i.entity_type AND t.entity_id = i.entity_id AND t.model = i.model
+            WITH locked AS MATERIALIZED (
+                SELECT t.id FROM {_tasks} t
+                JOIN unnest($1::text[], $2::text[], $3::text[]) AS i(entity_type, entity_id, model)
+                  ON t.entity_type = i.entity_type AND t.entity_id = i.entity_id AND t.model = i.model
+                ORDER BY t.entity_type, t.entity_id, t.model
+                FOR UPDATE OF t
+            )
+            DELETE FROM {_tasks} t USING locked l WHERE t.id = l.id
             """;
 
         public string RequeueDead => field ??= $"""
@@ -652,7 +705,8 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             ),
             written AS (
                 INSERT INTO {_tasks} AS t (entity_type, entity_id, model, kind, priority, first_enqueued_at)
-                SELECT entity_type, entity_id, model, kind, priority, first_enqueued_at FROM moved
+                SELECT entity_type, entity_id, model, kind, priority, first_enqueued_at
+                FROM moved ORDER BY entity_type, entity_id, model
                 ON CONFLICT (entity_type, entity_id, model) DO UPDATE SET generation = excluded.generation, enqueued_at = now()
                 RETURNING 1
             )
@@ -664,7 +718,10 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             """;
 
         public string DeleteModel => field ??= $"""
-            WITH a AS (DELETE FROM {_tasks} WHERE model = $1 RETURNING 1),
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM {_tasks} WHERE model = $1 ORDER BY entity_type, entity_id, model FOR UPDATE
+            ),
+                 a AS (DELETE FROM {_tasks} t USING locked l WHERE t.id = l.id RETURNING 1),
                  b AS (DELETE FROM {_dead} WHERE model = $1 RETURNING 1)
             SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b)
             """;

@@ -147,6 +147,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         }
 
         var gone = new List<EmbeddingTask>();
+        var unusable = new List<(EmbeddingTask Task, string Problem)>();
         var unchanged = new List<EmbeddingTask>();
         var changed = new List<Pending<string>>();
         foreach (var task in tasks)
@@ -161,7 +162,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else if (Validate(document.Content!) is { } problem)
             {
-                outcome.Fail(task, TaskFailureKind.Permanent, $"The document of {entityType} '{task.EntityId}' {problem}.");
+                unusable.Add((task, problem));
             }
             else
             {
@@ -177,7 +178,35 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
         }
 
+        await RemoveUnusableAsync(model, entityType, unusable, outcome, cancellationToken).ConfigureAwait(false);
         await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A document that cannot be embedded (edited to empty text, say) fails permanently, and its stored vector —
+    /// of content it no longer has — is deleted first (guarded by generation like a gone entity's), so that search stops
+    /// finding it.</summary>
+    private async Task RemoveUnusableAsync(EmbeddingModel model, string entityType, List<(EmbeddingTask Task, string Problem)> unusable, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        if (unusable.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _storage.DeleteAsync([.. unusable.Select(u => (u.Task.Key, u.Task.Generation))], cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogStorageFailed(_logger, model.Name, unusable.Count, e);
+            outcome.Fail(unusable.Select(u => u.Task), TaskFailureKind.Retryable, $"Storage failed: {Describe(e)}");
+            return;
+        }
+
+        foreach (var (task, problem) in unusable)
+        {
+            outcome.Fail(task, TaskFailureKind.Permanent, $"The document of {entityType} '{task.EntityId}' {problem}; its stored vector, if any, was deleted.");
+        }
     }
 
     private async Task HandleMultimodalAsync(EmbeddingModel model, IEmbeddingGenerator<MultimodalInput, Embedding<float>> generator, string entityType, List<EmbeddingTask> tasks, OutcomeBuilder outcome, CancellationToken cancellationToken)
@@ -249,7 +278,60 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             async (chunk, ct) => await EmbedAsync(model, generator, options, chunk, records, outcome, ct).ConfigureAwait(false)).ConfigureAwait(false);
 
         var embedded = records.ToList();
-        await WriteAsync(embedded.ConvertAll(r => r.Task), "embedded", model, outcome, () => _storage.UpsertAsync(embedded.ConvertAll(r => r.Record), cancellationToken)).ConfigureAwait(false);
+        await WriteEmbeddedAsync(model, embedded, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Upserts the new vectors. A storage that reports fewer rows than asked (a stale task refused by the
+    /// generation or queue guard, or a custom storage that dropped rows) completes only the tasks whose vector it reads
+    /// back at their generation and content; the others fail as retryable — the queue reruns a superseded one at once and
+    /// ignores one whose lease is gone — so that no task completes without its vector.</summary>
+    private async Task WriteEmbeddedAsync(EmbeddingModel model, List<(EmbeddingTask Task, EmbeddingRecord Record)> embedded, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        if (embedded.Count == 0)
+        {
+            return;
+        }
+
+        var tasks = embedded.ConvertAll(r => r.Task);
+        int written;
+        IReadOnlyDictionary<string, StoredEmbeddingState>? stored = null;
+        try
+        {
+            written = await _storage.UpsertAsync(embedded.ConvertAll(r => r.Record), cancellationToken).ConfigureAwait(false);
+            if (written < embedded.Count)
+            {
+                stored = await _storage.GetStatesAsync(tasks[0].EntityType, model.Name, tasks.ConvertAll(t => t.EntityId), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogStorageFailed(_logger, model.Name, tasks.Count, e);
+            outcome.Fail(tasks, e is ArgumentException or InvalidVectorException ? TaskFailureKind.Permanent : TaskFailureKind.Retryable, $"Storage failed: {Describe(e)}");
+            return;
+        }
+
+        if (stored is null)
+        {
+            outcome.Complete(tasks);
+            EmbeddingKitDiagnostics.TasksCompleted.Add(tasks.Count, new("model", model.Name), new("outcome", "embedded"));
+            return;
+        }
+
+        var done = new List<EmbeddingTask>(embedded.Count);
+        foreach (var (task, record) in embedded)
+        {
+            if (stored.TryGetValue(task.EntityId, out var state) && state.Generation == task.Generation && state.ContentHash.AsSpan().SequenceEqual(record.ContentHash))
+            {
+                done.Add(task);
+            }
+            else
+            {
+                outcome.Fail(task, TaskFailureKind.Retryable, $"Storage wrote {written} of {embedded.Count} vectors and not the one of {task.EntityType} '{task.EntityId}' for model '{model.Name}' (its task was superseded, cancelled or retired, or the storage dropped it).");
+            }
+        }
+
+        outcome.Complete(done);
+        EmbeddingKitDiagnostics.TasksCompleted.Add(done.Count, new("model", model.Name), new("outcome", "embedded"));
     }
 
     private async Task WriteAsync(List<EmbeddingTask> tasks, string result, EmbeddingModel model, OutcomeBuilder outcome, Func<ValueTask<int>> write)

@@ -16,7 +16,11 @@ public interface IEmbeddingStorage
         string entityType, string model, IReadOnlyCollection<string> entityIds, CancellationToken cancellationToken = default);
 
     /// <summary>Inserts or replaces vectors in one round trip, unless the stored generation is newer.</summary>
-    /// <returns>The number of rows written.</returns>
+    /// <returns>The number of rows written. Report it truthfully: when it is less than asked, the runtime reads the states
+    /// back and completes only the tasks whose vector is stored at their generation and content. An implementation should
+    /// also refuse to insert a vector whose task is no longer outstanding at that generation (deleted, cancelled or
+    /// retired since), as the pgvector storage does with <c>TaskQueueSchema</c>: otherwise a worker that froze past its
+    /// lease can resurrect a deleted entity's vector.</returns>
     ValueTask<int> UpsertAsync(IReadOnlyList<EmbeddingRecord> records, CancellationToken cancellationToken = default);
 
     /// <summary>Raises the stored generation of unchanged content (the provider call was skipped) so that an older

@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace EmbeddingKit.Postgres.Tests.Tasks;
 
-public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : SchemaTest(server)
+public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer server) : SchemaTest(server)
 {
     private const string Model = "model-a";
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(1);
@@ -61,6 +61,7 @@ public sealed class PostgresEmbeddingTaskQueueTests(PostgresServer server) : Sch
         explain.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = Guid.NewGuid() });
         explain.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "w" });
         explain.Parameters.Add(new NpgsqlParameter<double> { TypedValue = 60 });
+        explain.Parameters.Add(new NpgsqlParameter<int> { TypedValue = 3 });
         batch.BatchCommands.Add(explain);
         var lines = new List<string>();
         await using (var reader = await batch.ExecuteReaderAsync(Ct))

@@ -47,7 +47,7 @@ public sealed class FaultStack : IAsyncDisposable
         Table = new EmbeddingTable(schema, Dimensions);
         var table = Table;
         var registry = new EmbeddingModelRegistry(new EmbeddingModel(Model, Dimensions, generator) { BatchSize = 10, MaxConcurrentBatches = 4 });
-        Storage = new PgvectorEmbeddingStorage(dataSource, m => m == Model ? table : null);
+        Storage = new PgvectorEmbeddingStorage(dataSource, m => m == Model ? table : null) { TaskQueueSchema = schema };
         Runtime = new EmbeddingRuntime(registry, Documents, Storage, Queue, loggers.CreateLogger<EmbeddingRuntime>());
     }
 

@@ -1,0 +1,103 @@
+using EmbeddingKit.Postgres;
+using EmbeddingKit.Tasks;
+using Npgsql;
+
+namespace EmbeddingKit.Cli.Infrastructure;
+
+/// <summary>
+/// Deleting documents the way a host should: the document rows go, and in the same transaction a task is enqueued for
+/// every model that has (or is about to have) a vector of them. The worker finds each document gone and deletes its
+/// vector; the new generation also refuses the write of a worker still holding an older task of it (frozen past its
+/// lease), so a deleted document is never found again.
+/// </summary>
+internal static class DocumentDeletion
+{
+    /// <summary>What a deletion did.</summary>
+    /// <param name="Deleted">Ids whose document was deleted.</param>
+    /// <param name="Unknown">Ids asked for that had no document.</param>
+    /// <param name="Enqueued">Deletion tasks enqueued (one per id and model).</param>
+    /// <param name="Models">The models tasks were enqueued for.</param>
+    public sealed record Result(IReadOnlyList<string> Deleted, IReadOnlyList<string> Unknown, int Enqueued, IReadOnlyList<string> Models);
+
+    /// <summary>Deletes the documents <paramref name="ids"/> of an entity type and enqueues the deletion of their vectors.</summary>
+    public static async Task<Result> DeleteAsync(CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        var distinct = ids.Distinct(StringComparer.Ordinal).ToArray();
+        await using var command = new NpgsqlCommand(
+            $"DELETE FROM {host.Documents.QualifiedName} WHERE entity_type = $1 AND id = ANY($2) RETURNING id", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = distinct });
+        var deleted = await ReadIdsAsync(command, cancellationToken);
+        var gone = deleted.ToHashSet(StringComparer.Ordinal);
+        var unknown = distinct.Where(id => !gone.Contains(id)).ToList();
+        var (enqueued, models) = await EnqueueAsync(host, connection, transaction, entityType, distinct, deleted, cancellationToken);
+        return new Result(deleted, unknown, enqueued, models);
+    }
+
+    /// <summary>Deletes the documents of an entity type whose id is not in the temporary table <paramref name="seenTable"/>
+    /// (an ingest's <c>--sync</c>), and enqueues the deletion of their vectors.</summary>
+    public static async Task<Result> DeleteAbsentAsync(CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, string seenTable, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"""
+            DELETE FROM {host.Documents.QualifiedName} d
+            WHERE d.entity_type = $1 AND NOT EXISTS (SELECT 1 FROM {PostgresIdentifier.Quote(seenTable)} s WHERE s.id = d.id)
+            RETURNING d.id
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        var deleted = await ReadIdsAsync(command, cancellationToken);
+        var (enqueued, models) = await EnqueueAsync(host, connection, transaction, entityType, deleted, deleted, cancellationToken);
+        return new Result(deleted, [], enqueued, models);
+    }
+
+    /// <summary>Enqueues a task for each (id, model) with a stored vector, an outstanding task or a dead task, and for the
+    /// configured model of every deleted id.</summary>
+    private static async Task<(int Enqueued, IReadOnlyList<string> Models)> EnqueueAsync(
+        CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, IReadOnlyList<string> ids, IReadOnlyList<string> deleted, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return (0, []);
+        }
+
+        var schema = PostgresIdentifier.Quote(host.Schema);
+        var sources = new List<string>
+        {
+            $"{schema}.embeddingkit_embedding_tasks",
+            $"{schema}.embeddingkit_embedding_tasks_dead",
+        };
+        sources.AddRange((await StoredVectors.ListTablesAsync(connection, transaction, host.Schema, cancellationToken)).Select(t => t.Qualified));
+        var union = string.Join("\nUNION\n", sources.Select(t => $"SELECT entity_id, model FROM {t} WHERE entity_type = $1 AND entity_id = ANY($2)"));
+        var pairs = new HashSet<(string Id, string Model)>();
+        await using (var command = new NpgsqlCommand(union, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. ids] });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                pairs.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+
+        if ((host.Setup?.Model.Name ?? host.Settings.Model) is { } configured)
+        {
+            pairs.UnionWith(deleted.Select(id => (id, configured)));
+        }
+
+        var requests = pairs.Select(p => new EnqueueRequest(entityType, p.Id, p.Model)).ToList();
+        var enqueued = await host.Queue.EnqueueAsync(requests, connection, transaction, cancellationToken);
+        return (enqueued, [.. pairs.Select(p => p.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)]);
+    }
+
+    private static async Task<List<string>> ReadIdsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+}
