@@ -19,7 +19,9 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 {
     /// <summary>
     /// Uses PostgreSQL for the queue (in <paramref name="schema"/>) and, unless an <see cref="IEmbeddingStorage"/> is
-    /// already registered, <see cref="PgvectorEmbeddingStorage"/> with one table per dimension in the same schema.
+    /// already registered, <see cref="PgvectorEmbeddingStorage"/> with one table per dimension in the same schema. That
+    /// storage refuses, when the host starts and before any task is tried, a registered model with more dimensions than
+    /// pgvector can index (<see cref="UnsupportedDimensionsException"/>).
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="dataSource">The database (build it with <c>UseVector()</c> for the storage).</param>
@@ -39,14 +41,22 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton(_ => new PostgresEmbeddingTaskQueue(dataSource, schema, options));
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
+        var ownStorage = !services.Any(d => d.ServiceType == typeof(IEmbeddingStorage));
         services.TryAddSingleton<IEmbeddingStorage>(sp =>
         {
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
+            ThrowIfUnsupported(registry);
             return new PgvectorEmbeddingStorage(dataSource, model =>
                 registry.TryGet(model, out var definition)
                     ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
                     : null);
         });
+        if (ownStorage)
+        {
+            // First of all hosted services, so a model the storage cannot hold stops the start before a worker claims.
+            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new ModelDimensionsCheck(sp.GetRequiredService<EmbeddingModelRegistry>())));
+        }
+
         if (applyMigrationsOnStart)
         {
             // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
@@ -55,6 +65,29 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         }
 
         return builder;
+    }
+
+    private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
+    {
+        foreach (var model in registry.Models)
+        {
+            if (model.Dimensions > EmbeddingTable.MaxDimensions)
+            {
+                throw new UnsupportedDimensionsException(model.Name, model.Dimensions);
+            }
+        }
+    }
+
+    /// <summary>Refuses, at start, a registered model the pgvector storage cannot index.</summary>
+    private sealed class ModelDimensionsCheck(EmbeddingModelRegistry registry) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            ThrowIfUnsupported(registry);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Applies migrations and creates the storage tables of the registered models (not their indexes: index
