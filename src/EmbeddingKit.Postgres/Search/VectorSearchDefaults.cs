@@ -28,4 +28,11 @@ public static class VectorSearchDefaults
     /// <summary>The most first-stage candidates (<c>k × oversample</c>) a two-stage search may ask for: 10,000 (pgvector's
     /// <c>hnsw.max_scan_tuples</c> is 20,000 by default).</summary>
     public const int MaxCandidates = 10_000;
+
+    /// <summary>The most filtered rows a search scores exactly instead of asking the index: 10,000. A filter (entity type
+    /// or ids) is answered exactly when it keeps so few of the table's rows that an iterative index scan would stop at
+    /// <c>hnsw.max_scan_tuples</c> before finding them, and they are at most this many; a filtered index search that
+    /// comes back with fewer than <c>K</c> rows is run again exactly. <see cref="VectorSearchResult.Path"/> says which
+    /// path answered.</summary>
+    public const int MaxExactFilterRows = 10_000;
 }
