@@ -6,7 +6,8 @@ namespace EmbeddingKit.Postgres.Search;
 
 /// <summary>
 /// Search as a host calls it: embeds the query with the entity type's active model (normalized, with the model's query
-/// prefix and options), runs the model's search path with its saved oversample and <c>ef_search</c>, and, for entities
+/// prefix and options), runs the model's saved search setting (without one, the default of its dimensions:
+/// <see cref="VectorSearchDefaults.PathFor"/>), and, for entities
 /// the active model lacks a vector for, mixes in hits from the previous model or the host's lexical search.
 /// </summary>
 /// <remarks>
@@ -157,17 +158,18 @@ public sealed class EmbeddingSearchService
         string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, CancellationToken cancellationToken)
     {
         var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var table = _storage.GetTable(model);
         var options = new VectorSearchOptions
         {
             K = k,
-            Path = path ?? settings?.Path ?? SearchPath.TwoStage,
+            Path = path ?? settings?.Path ?? VectorSearchDefaults.PathFor(table.Dimensions),
             Oversample = settings?.Oversample ?? VectorSearchDefaults.Oversample,
             EfSearch = settings?.EfSearch ?? VectorSearchDefaults.EfSearch,
             EntityType = entityType,
             EntityIds = entityIds,
         };
         var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
-        var result = await _search.SearchAsync(_storage.GetTable(model), model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var result = await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pathName = result.Path switch { SearchPath.Hnsw => "hnsw", SearchPath.Exact => "exact", _ => "two-stage" };
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];
     }
