@@ -11,15 +11,7 @@ public sealed class EndToEndTests(PostgresServer server)
     private const string Type = EmbeddingStack.EntityType;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static readonly Dictionary<string, string> Articles = new()
-    {
-        ["1"] = "PostgreSQL stores vectors with the pgvector extension",
-        ["2"] = "Binary quantization shrinks an HNSW index by a factor of thirty-two",
-        ["3"] = "A worker claims tasks with FOR UPDATE SKIP LOCKED",
-        ["4"] = "Rate limits from embedding providers defer work without using attempts",
-        ["5"] = "Half precision vectors halve storage compared with single precision",
-        ["6"] = "Rolling out a new embedding model needs a backfill and a coverage check",
-    };
+    private static IReadOnlyDictionary<string, string> Articles => EmbeddingStack.Articles;
 
     private static void Load(EmbeddingStack stack)
     {

@@ -11,15 +11,7 @@ public sealed class SearchFallbackTests(PostgresServer server) : IAsyncLifetime
     private const string Type = EmbeddingStack.EntityType;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static readonly Dictionary<string, string> Articles = new()
-    {
-        ["1"] = "PostgreSQL stores vectors with the pgvector extension",
-        ["2"] = "Binary quantization shrinks an HNSW index by a factor of thirty-two",
-        ["3"] = "A worker claims tasks with FOR UPDATE SKIP LOCKED",
-        ["4"] = "Rate limits from embedding providers defer work without using attempts",
-        ["5"] = "Half precision vectors halve storage compared with single precision",
-        ["6"] = "Rolling out a new embedding model needs a backfill and a coverage check",
-    };
+    private static IReadOnlyDictionary<string, string> Articles => EmbeddingStack.Articles;
 
     private FakeEmbeddingServer _previousProvider = null!;
     private EmbeddingStack _stack = null!;
@@ -44,6 +36,15 @@ public sealed class SearchFallbackTests(PostgresServer server) : IAsyncLifetime
     {
         await _stack.DisposeAsync();
         await _previousProvider.DisposeAsync();
+    }
+
+    // model-b has embedded articles 1-3, is activated by force, and has 4-6 waiting in the queue.
+    private async Task SwitchToModelBWithHalfEmbeddedAsync()
+    {
+        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["1", "2", "3"], ["model-b"], cancellationToken: Ct);
+        await _stack.DrainAsync(Ct);
+        await _stack.Rollout.ActivateAsync(Type, "model-b", Articles.Count, force: true, cancellationToken: Ct);
+        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["4", "5", "6"], ["model-b"], cancellationToken: Ct);
     }
 
     [Fact]
@@ -75,10 +76,7 @@ public sealed class SearchFallbackTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task SearchAsync_EntitiesTheActiveModelLacks_ComeFromThePreviousModel()
     {
-        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["1", "2", "3"], ["model-b"], cancellationToken: Ct);
-        await _stack.DrainAsync(Ct);
-        await _stack.Rollout.ActivateAsync(Type, "model-b", Articles.Count, force: true, cancellationToken: Ct);
-        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["4", "5", "6"], ["model-b"], cancellationToken: Ct);
+        await SwitchToModelBWithHalfEmbeddedAsync();
         _previousProvider.ResetCounters();
 
         var result = await _stack.Search.SearchAsync(Articles["5"], Type, k: 4, cancellationToken: Ct);
@@ -93,10 +91,7 @@ public sealed class SearchFallbackTests(PostgresServer server) : IAsyncLifetime
     [Fact]
     public async Task SearchAsync_PreviousModelsProviderFails_AnswersWithTheActiveModelsHits()
     {
-        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["1", "2", "3"], ["model-b"], cancellationToken: Ct);
-        await _stack.DrainAsync(Ct);
-        await _stack.Rollout.ActivateAsync(Type, "model-b", Articles.Count, force: true, cancellationToken: Ct);
-        await _stack.Runtime.EnqueueTextEmbeddingAsync(Type, ["4", "5", "6"], ["model-b"], cancellationToken: Ct);
+        await SwitchToModelBWithHalfEmbeddedAsync();
         _previousProvider.SetFaultRate(FakeFault.Unauthorized, 1.0);
 
         var result = await _stack.Search.SearchAsync(Articles["2"], Type, k: 4, cancellationToken: Ct);
