@@ -41,7 +41,6 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton(_ => new PostgresEmbeddingTaskQueue(dataSource, schema, options));
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
-        var ownStorage = !services.Any(d => d.ServiceType == typeof(IEmbeddingStorage));
         services.TryAddSingleton<IEmbeddingStorage>(sp =>
         {
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
@@ -51,11 +50,9 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                     ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
                     : null);
         });
-        if (ownStorage)
-        {
-            // First of all hosted services, so a model the storage cannot hold stops the start before a worker claims.
-            services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new ModelDimensionsCheck(sp.GetRequiredService<EmbeddingModelRegistry>())));
-        }
+        // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
+        // start stops before a worker claims (a host's own storage is not checked).
+        services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new StorageCheck(sp)));
 
         if (applyMigrationsOnStart)
         {
@@ -78,12 +75,12 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         }
     }
 
-    /// <summary>Refuses, at start, a registered model the pgvector storage cannot index.</summary>
-    private sealed class ModelDimensionsCheck(EmbeddingModelRegistry registry) : IHostedService
+    /// <summary>Resolves the storage at start, so that the pgvector storage refuses a model it cannot index then.</summary>
+    private sealed class StorageCheck(IServiceProvider services) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            ThrowIfUnsupported(registry);
+            _ = services.GetService<IEmbeddingStorage>();
             return Task.CompletedTask;
         }
 
