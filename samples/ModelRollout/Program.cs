@@ -149,8 +149,9 @@ static async Task RunAsync(IConfiguration configuration)
     Console.WriteLine($"   {await CoverageAsync(rollout, Type, next.Name, total)}; active: {active.Model} (coverage {active.Coverage:P0})");
     Print(complete);
     Expect(!complete.FallbackUsed, "no fallback once the active model covers everything");
-    Expect(complete.Hits[0] is { Path: "two-stage" } top && top.EntityId == missing && top.Model == next.Name,
-        $"{missing} is now the top hit of {next.Name} through two-stage search");
+    var defaultPath = VectorSearchDefaults.PathFor(next.Dimensions) == SearchPath.TwoStage ? "two-stage" : "hnsw";
+    Expect(complete.Hits[0] is { } top && top.Path == defaultPath && top.EntityId == missing && top.Model == next.Name,
+        $"{missing} is now the top hit of {next.Name} through {defaultPath} search (the default path of {next.Dimensions} dimensions)");
     // #endregion complete
 
     // #region retire

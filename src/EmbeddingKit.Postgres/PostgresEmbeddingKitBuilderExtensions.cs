@@ -19,7 +19,9 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 {
     /// <summary>
     /// Uses PostgreSQL for the queue (in <paramref name="schema"/>) and, unless an <see cref="IEmbeddingStorage"/> is
-    /// already registered, <see cref="PgvectorEmbeddingStorage"/> with one table per dimension in the same schema.
+    /// already registered, <see cref="PgvectorEmbeddingStorage"/> with one table per dimension in the same schema. That
+    /// storage refuses, when the host starts and before any task is tried, a registered model with more dimensions than
+    /// pgvector can index (<see cref="UnsupportedDimensionsException"/>).
     /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="dataSource">The database (build it with <c>UseVector()</c> for the storage).</param>
@@ -43,6 +45,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         {
             // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
+            ThrowIfUnsupported(registry);
             var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable?>(StringComparer.Ordinal);
             return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
                 registry.TryGet(m, out var definition)
@@ -52,6 +55,10 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                 TaskQueueSchema = schema,
             };
         });
+        // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
+        // start stops before a worker claims (a host's own storage is not checked).
+        services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new StorageCheck(sp)));
+
         if (applyMigrationsOnStart)
         {
             // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
@@ -60,6 +67,29 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         }
 
         return builder;
+    }
+
+    private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
+    {
+        foreach (var model in registry.Models)
+        {
+            if (model.Dimensions > EmbeddingTable.MaxDimensions)
+            {
+                throw new UnsupportedDimensionsException(model.Name, model.Dimensions);
+            }
+        }
+    }
+
+    /// <summary>Resolves the storage at start, so that the pgvector storage refuses a model it cannot index then.</summary>
+    private sealed class StorageCheck(IServiceProvider services) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _ = services.GetService<IEmbeddingStorage>();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>Applies migrations and creates the storage tables of the registered models (not their indexes: index

@@ -47,8 +47,10 @@ public static partial class PostgresIdentifier
 
     /// <summary>
     /// Returns a string literal for places where PostgreSQL cannot take a parameter (index predicates, or a partial
-    /// index that a generic plan would not use). Rejects NUL and doubles single quotes; relies on
-    /// <c>standard_conforming_strings = on</c>, the default since PostgreSQL 9.1.
+    /// index that a generic plan would not use). Rejects NUL and doubles single quotes. A value holding a backslash is
+    /// written as an escape string (<c>E'a\\b'</c>, backslashes doubled), which means the same whatever the server's
+    /// <c>standard_conforming_strings</c>: in a plain <c>'…'</c> literal with that setting off, a backslash would escape
+    /// the quote after it. Other values stay plain <c>'…'</c> literals.
     /// </summary>
     public static string QuoteLiteral(string value)
     {
@@ -58,9 +60,11 @@ public static partial class PostgresIdentifier
             throw new ArgumentException("A SQL literal cannot contain NUL characters.", nameof(value));
         }
 
-        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+        var quoted = "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+        return value.Contains('\\', StringComparison.Ordinal) ? "E" + quoted.Replace("\\", "\\\\", StringComparison.Ordinal) : quoted;
     }
 
-    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_$]*$", RegexOptions.CultureInvariant)]
+    // \z, not $: $ also matches before a final newline, which would let "app\n" through.
+    [GeneratedRegex(@"\A[A-Za-z_][A-Za-z0-9_$]*\z", RegexOptions.CultureInvariant)]
     private static partial Regex PlainIdentifier();
 }

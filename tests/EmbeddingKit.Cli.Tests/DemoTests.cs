@@ -37,7 +37,8 @@ public sealed class DemoTests(PostgresServer server) : CliTest(server)
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.Contains("embedding with m (openai-compatible, 24 dimensions)", result.Out, StringComparison.Ordinal);
         Assert.Contains("40 embedded, 0 failed", result.Out, StringComparison.Ordinal);
-        Assert.Contains("[m, two-stage]", result.Out, StringComparison.Ordinal);
+        var saved = await ScalarAsync<string>("SELECT path FROM {s}.embeddingkit_model_settings WHERE model = 'm'");
+        Assert.Contains($"[m, {saved}]", result.Out, StringComparison.Ordinal); // the demo searches with the setting its activation tuned
         Assert.Equal(40L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_24"));
         AssertNoSecret(result);
     }

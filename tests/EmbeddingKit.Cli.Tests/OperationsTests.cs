@@ -116,6 +116,25 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
     }
 
     [Fact]
+    public async Task ModelsActivate_UntunedModel_TunesOnASampleAndSavesTheSetting_UnlessNoTune()
+    {
+        await IngestAsync(60);
+        await RunAsync("work", "--until-idle");
+        await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64");
+        await RunAsync("work", "--model", "hashing-64", "--until-idle");
+
+        var activated = (await RunAsync("models", "activate", "hashing-384", "--entity-type", "item", "--json")).Json();
+        var skipped = (await RunAsync("models", "activate", "hashing-64", "--entity-type", "item", "--no-tune", "--json")).Json();
+
+        var settings = activated.GetProperty("search_settings");
+        var saved = await ScalarAsync<string>("SELECT path || ' ' || oversample || ' ' || ef_search FROM {s}.embeddingkit_model_settings WHERE model = 'hashing-384'");
+        Assert.Equal($"{settings.GetProperty("path").GetString()} {settings.GetProperty("oversample").GetInt32()} {settings.GetProperty("ef_search").GetInt32()}", saved);
+        Assert.InRange(settings.GetProperty("recall_at_k").GetDouble(), 0.95, 1);
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, skipped.GetProperty("search_settings").ValueKind);
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_model_settings WHERE model = 'hashing-64'"));
+    }
+
+    [Fact]
     public async Task ModelsIndex_KeepsValid_RebuildsInvalid_BuildsMissing()
     {
         await IngestAsync(10);

@@ -66,6 +66,33 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task StartAsync_ModelAbovePgvectorLimit_RefusedBeforeAnyTaskIsTried()
+    {
+        var dataSource = await server.GetDataSourceAsync(Ct);
+        var schema = PostgresServer.NewSchemaName("di");
+        await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, Ct);
+        var documents = new InMemoryDocuments();
+        documents.Texts["1"] = "a document";
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddEmbeddingKit(kit => kit
+            .AddModel(new EmbeddingModel("big-model", 4096, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(4096)))
+            .UseDocumentBuilder(documents)
+            .UsePostgres(dataSource, schema)
+            .AddWorker(o => o.PollInterval = TimeSpan.FromMilliseconds(50)));
+        using var host = builder.Build();
+        await host.Services.GetRequiredService<IEmbeddingTaskQueue>().EnqueueAsync([new EnqueueRequest("doc", "1", "big-model")], Ct);
+
+        var error = await Assert.ThrowsAsync<EmbeddingKit.Postgres.Storage.UnsupportedDimensionsException>(() => host.StartAsync(Ct));
+
+        Assert.Equal("big-model", error.Model);
+        Assert.Equal(4096, error.Dimensions);
+        Assert.Contains("4,000", error.Message, StringComparison.Ordinal);
+        Assert.Contains("big-model", error.Message, StringComparison.Ordinal);
+        await using var command = dataSource.CreateCommand($"SELECT attempts FROM \"{schema}\".embeddingkit_embedding_tasks");
+        Assert.Equal(0, (int)(await command.ExecuteScalarAsync(Ct))!);
+    }
+
+    [Fact]
     public async Task StartAsync_MigrationsOnStartWhilePostgresIsDown_WaitsThenMigrates()
     {
         await using var cluster = await PostgresCluster.StartAsync(Ct);

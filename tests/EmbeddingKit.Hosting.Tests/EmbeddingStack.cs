@@ -17,6 +17,17 @@ public sealed class EmbeddingStack : IAsyncDisposable
 {
     public const string EntityType = "article";
 
+    /// <summary>Six short articles the end-to-end tests embed and search.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Articles = new Dictionary<string, string>
+    {
+        ["1"] = "PostgreSQL stores vectors with the pgvector extension",
+        ["2"] = "Binary quantization shrinks an HNSW index by a factor of thirty-two",
+        ["3"] = "A worker claims tasks with FOR UPDATE SKIP LOCKED",
+        ["4"] = "Rate limits from embedding providers defer work without using attempts",
+        ["5"] = "Half precision vectors halve storage compared with single precision",
+        ["6"] = "Rolling out a new embedding model needs a backfill and a coverage check",
+    };
+
     private EmbeddingStack()
     {
     }

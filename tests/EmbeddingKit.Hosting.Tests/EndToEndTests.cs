@@ -11,15 +11,7 @@ public sealed class EndToEndTests(PostgresServer server)
     private const string Type = EmbeddingStack.EntityType;
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static readonly Dictionary<string, string> Articles = new()
-    {
-        ["1"] = "PostgreSQL stores vectors with the pgvector extension",
-        ["2"] = "Binary quantization shrinks an HNSW index by a factor of thirty-two",
-        ["3"] = "A worker claims tasks with FOR UPDATE SKIP LOCKED",
-        ["4"] = "Rate limits from embedding providers defer work without using attempts",
-        ["5"] = "Half precision vectors halve storage compared with single precision",
-        ["6"] = "Rolling out a new embedding model needs a backfill and a coverage check",
-    };
+    private static IReadOnlyDictionary<string, string> Articles => EmbeddingStack.Articles;
 
     private static void Load(EmbeddingStack stack)
     {
@@ -49,7 +41,7 @@ public sealed class EndToEndTests(PostgresServer server)
         var top = result.Hits[0];
         Assert.Equal("3", top.EntityId);
         Assert.Equal("model-a", top.Model);
-        Assert.Equal("two-stage", top.Path);
+        Assert.Equal("hnsw", top.Path); // 64 dimensions, no saved settings: below 1,024 binary quantization is not the default
         Assert.InRange(top.Score, 0.99, 1.001);
     }
 
@@ -148,7 +140,7 @@ public sealed class EndToEndTests(PostgresServer server)
         Assert.Equal(3, backfilled);
         Assert.Equal(1.0, switched.Coverage);
         Assert.False(complete.FallbackUsed);
-        Assert.Equal(("5", "model-b", "two-stage"), (complete.Hits[0].EntityId, complete.Hits[0].Model, complete.Hits[0].Path));
+        Assert.Equal(("5", "model-b", "hnsw"), (complete.Hits[0].EntityId, complete.Hits[0].Model, complete.Hits[0].Path));
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => stack.Rollout.RetireModelAsync("model-b", cancellationToken: Ct).AsTask());
         var retired = await stack.Rollout.RetireModelAsync("model-a", cancellationToken: Ct);

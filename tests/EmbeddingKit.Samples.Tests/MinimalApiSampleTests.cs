@@ -12,7 +12,7 @@ public sealed partial class MinimalApiSampleTests(PostgresServer server)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task PostArticle_ThenSearch_ReturnsItAsTheTopTwoStageHitOnceTheWorkerEmbedsIt()
+    public async Task PostArticle_ThenSearch_ReturnsItAsTheTopHnswHitOnceTheWorkerEmbedsIt()
     {
         await using var provider = await FakeEmbeddingServer.StartAsync(Ct);
         var schema = PostgresServer.NewSchemaName("sample_api");
@@ -43,12 +43,13 @@ public sealed partial class MinimalApiSampleTests(PostgresServer server)
             ids.Add((await created.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetInt64());
         }
 
-        // The in-process worker embeds the articles through the provider: its exact text is the top two-stage hit.
+        // The in-process worker embeds the articles through the provider: its exact text is the top hit of the default path
+        // of an untuned 48-dimension model (plain HNSW below 1,024 dimensions).
         var document = articles[1].Item1 + "\n\n" + articles[1].Item2;
         SearchResult? embedded = null;
         await Eventually.HoldsAsync(
-            async () => (embedded = await SearchAsync(http, document)) is { FallbackUsed: false, Hits: [{ Path: "two-stage" } top, ..] } && top.Id == ids[1],
-            $"the article is the top two-stage hit; last answer: {JsonSerializer.Serialize(embedded)}");
+            async () => (embedded = await SearchAsync(http, document)) is { FallbackUsed: false, Hits: [{ Path: "hnsw" } top, ..] } && top.Id == ids[1],
+            $"the article is the top hnsw hit; last answer: {JsonSerializer.Serialize(embedded)}");
 
         Assert.Equal("fake-embed", embedded!.Model);
         Assert.InRange(embedded.Hits[0].Score, 0.99, 1.001);

@@ -1,7 +1,9 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Diagnostics;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Search;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -66,13 +68,14 @@ internal static class DemoCommand
                 () => ModelIndexes.EnsureAsync(host.DataSource, table, model.Name, cancellationToken),
                 s => string.Join(", ", s.Select(i => $"{i.Name} {i.SizeBytes / 1024.0 / 1024.0:N1} MB{(i.IsValid ? "" : " INVALID")}")));
 
-            await reporter.StepAsync("6/7", $"activating {model.Name} as the search model of {EntityType} (coverage check)", async () =>
+            await reporter.StepAsync("6/7", $"activating {model.Name} as the search model of {EntityType} (coverage check) and tuning its search on {SearchTuning.QuickSampleSize} of its vectors", async () =>
             {
                 var documents = (await host.Documents.CountByEntityTypeAsync(cancellationToken)).GetValueOrDefault(EntityType);
                 try
                 {
                     var active = await host.Rollout.ActivateAsync(EntityType, model.Name, documents, 1.0, false, cancellationToken);
-                    return $"coverage {active.Coverage:P1}";
+                    var tuned = (await SearchTuning.TuneAsync(host, table, model.Name, new SearchTunerOptions { EntityType = EntityType, SampleSize = SearchTuning.QuickSampleSize }, save: true, cancellationToken)).Recommendation;
+                    return string.Create(CultureInfo.InvariantCulture, $"coverage {active.Coverage:P1}; search: {TuneCommand.PathName(tuned.Path)}, oversample {tuned.Oversample}, ef_search {tuned.EfSearch} (recall@10 {tuned.RecallAtK:0.###} of exact)");
                 }
                 catch (CoverageTooLowException e)
                 {

@@ -2,11 +2,13 @@ using System.CommandLine;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Postgres.Storage;
 
 namespace EmbeddingKit.Cli.Commands;
 
-/// <summary><c>embeddingkit models activate M --entity-type T [--force]</c>: the rollout switch with the coverage check;
+/// <summary><c>embeddingkit models activate M --entity-type T [--force] [--no-tune]</c>: the rollout switch with the
+/// coverage check, then a quick tune of the model's search saved as its setting;
 /// <c>embeddingkit models retire M [--force]</c>: deletes a model's vectors, tasks and indexes;
 /// <c>embeddingkit models index M</c>: builds (or repairs) a model's indexes, explicitly.</summary>
 internal static class ModelsCommand
@@ -127,11 +129,13 @@ internal static class ModelsCommand
         var entityType = CommandOptions.EntityType();
         var force = new Option<bool>("--force") { Description = "Switch even below the coverage threshold (search falls back to the previous model for uncovered entities)." };
         var minCoverage = new Option<double>("--min-coverage") { Description = "Stored / documents required to switch, 0 to 1.", DefaultValueFactory = _ => 1.0 };
-        var command = new Command("activate", "Make a model the active search model of an entity type; refused (exit 5) while its coverage is below --min-coverage, unless --force. The current model becomes the fallback.");
+        var noTune = new Option<bool>("--no-tune") { Description = "Do not run the quick tune (recall and latency per setting on a sample of the model's vectors) nor save its recommendation as the model's search setting." };
+        var command = new Command("activate", "Make a model the active search model of an entity type; refused (exit 5) while its coverage is below --min-coverage, unless --force. The current model becomes the fallback. Then builds the model's indexes and, unless --no-tune, tunes its search on a sample of its vectors and saves the recommended setting.");
         command.Arguments.Add(model);
         command.Options.Add(entityType);
         command.Options.Add(force);
         command.Options.Add(minCoverage);
+        command.Options.Add(noTune);
         command.Options.Add(CommonOptions.Json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -163,8 +167,13 @@ internal static class ModelsCommand
                 throw new CliException(CliSettings.OneLine(e), 5);
             }
 
-            // Search answers from the model's partial indexes: make sure they exist.
-            await ModelIndexes.EnsureAsync(host.DataSource, host.TableFor(dimensions), name, cancellationToken);
+            // Search answers from the model's partial indexes: make sure they exist. Then a quick tune, so that the model
+            // never searches with settings that ignore its data (the default path depends only on the dimensions).
+            var table = host.TableFor(dimensions);
+            await ModelIndexes.EnsureAsync(host.DataSource, table, name, cancellationToken);
+            var tuned = parseResult.GetValue(noTune) || await host.Storage.CountAsync(type, name, cancellationToken) == 0
+                ? null
+                : (await SearchTuning.TuneAsync(host, table, name, new SearchTunerOptions { EntityType = type, SampleSize = SearchTuning.QuickSampleSize }, save: true, cancellationToken)).Recommendation;
             if (reporter.Json)
             {
                 JsonOutput.Write(new
@@ -175,12 +184,23 @@ internal static class ModelsCommand
                     coverage = active.Coverage is { } c ? Math.Round(c, 4) : (double?)null,
                     forced = active.Forced,
                     switchedAt = active.SwitchedAt,
+                    searchSettings = tuned is null ? null : new
+                    {
+                        path = TuneCommand.PathName(tuned.Path),
+                        oversample = tuned.Oversample,
+                        efSearch = tuned.EfSearch,
+                        recallAtK = Math.Round(tuned.RecallAtK, 4),
+                        meetsTarget = tuned.MeetsTarget,
+                    },
                 });
             }
             else
             {
                 reporter.Line(string.Create(CultureInfo.InvariantCulture,
                     $"{name} is now the active model of {type} (coverage {active.Coverage:P1}{(active.Forced ? ", forced" : "")}); previous: {active.PreviousModel ?? "none"}"));
+                reporter.Line(tuned is null
+                    ? "search settings not tuned (--no-tune, or no vectors yet): run embeddingkit tune"
+                    : string.Create(CultureInfo.InvariantCulture, $"search settings tuned on {SearchTuning.QuickSampleSize} queries and saved: {TuneCommand.PathName(tuned.Path)}, oversample {tuned.Oversample}, ef_search {tuned.EfSearch} (recall@10 {tuned.RecallAtK:0.###})"));
             }
 
             return 0;

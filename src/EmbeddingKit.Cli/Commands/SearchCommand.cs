@@ -14,7 +14,7 @@ internal static class SearchCommand
         var query = new Argument<string>("query") { Description = "The text to search for." };
         var entityType = CommandOptions.EntityType();
         var k = new Option<int>("-k", "--k") { Description = "Number of hits (1 to 1000).", DefaultValueFactory = _ => 10 };
-        var path = new Option<string?>("--path") { Description = "Force a path: two-stage, hnsw or exact (default: the model's saved setting, else two-stage)." };
+        var path = new Option<string?>("--path") { Description = "Force a path: two-stage, hnsw or exact (default: the model's saved setting, else hnsw below 1,024 dimensions and two-stage from 1,024)." };
         var command = new Command("search", "Search documents: embeds the query with the entity type's active model (or --model) and runs its saved search path; while the active model is incomplete, mixes in hits of the previous model or of full-text search.");
         command.Arguments.Add(query);
         command.Options.Add(entityType);

@@ -52,14 +52,9 @@ internal static class TuneCommand
             }
 
             reporter.Line($"tuning {model} on {stored:N0} {type} vectors ({options.SampleSize} queries, recall@{options.K} target {options.TargetRecall:0.###})");
-            await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, model, cancellationToken);
-            var result = await new SearchTuner(host.DataSource).TuneAsync(host.Table!, model, options, cancellationToken);
             var save = !parseResult.GetValue(noSave);
+            var result = await SearchTuning.TuneAsync(host, host.Table!, model, options, save, cancellationToken);
             var recommendation = result.Recommendation;
-            if (save)
-            {
-                await host.Rollout.SaveSearchSettingsAsync(model, recommendation.Path, recommendation.Oversample, recommendation.EfSearch, recommendation.RecallAtK, cancellationToken);
-            }
 
             if (reporter.Json)
             {

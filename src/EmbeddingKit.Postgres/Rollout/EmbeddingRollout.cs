@@ -236,6 +236,50 @@ public sealed class EmbeddingRollout
         return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
+    /// <summary>
+    /// The entities of a type the model lacks a vector for, as far as it is cheap to know: those with an outstanding or
+    /// dead task of the model, and, when <paramref name="previousModel"/> is given (after an activation below full
+    /// coverage), those the previous model has a vector for. Reads at most <paramref name="limit"/> rows;
+    /// <c>Complete</c> is false when there may be more.
+    /// </summary>
+    internal async ValueTask<(IReadOnlySet<string> Ids, bool Complete)> GetUncoveredAsync(string entityType, string model, string? previousModel, int limit, CancellationToken cancellationToken)
+    {
+        var vectors = _storage.GetTable(model).QualifiedName;
+        var previous = previousModel is null ? null : _storage.GetTable(previousModel).QualifiedName;
+        var candidates = $"""
+            SELECT entity_id FROM {_tasks} WHERE entity_type = $1 AND model = $2
+            UNION ALL SELECT entity_id FROM {_dead} WHERE entity_type = $1 AND model = $2
+            """;
+        if (previous is not null)
+        {
+            candidates += $"\nUNION ALL SELECT entity_id FROM {previous} WHERE entity_type = $1 AND model = $4";
+        }
+
+        await using var command = _dataSource.CreateCommand($"""
+            SELECT c.entity_id FROM ({candidates}) c
+            WHERE NOT EXISTS (SELECT 1 FROM {vectors} v WHERE v.entity_type = $1 AND v.entity_id = c.entity_id AND v.model = $2)
+            LIMIT $3
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        if (previousModel is not null)
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = previousModel });
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var rows = 0;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            ids.Add(reader.GetString(0));
+            rows++;
+        }
+
+        return (ids, rows < limit);
+    }
+
     private static ActiveModel ReadActive(NpgsqlDataReader reader) => new(
         reader.GetString(0),
         reader.GetString(1),

@@ -6,14 +6,25 @@ namespace EmbeddingKit.Postgres.Search;
 
 /// <summary>
 /// Search as a host calls it: embeds the query with the entity type's active model (normalized, with the model's query
-/// prefix and options), runs the model's search path with its saved oversample and <c>ef_search</c>, and, while the
-/// active model's coverage is incomplete (it was activated below full coverage, or has outstanding or dead tasks), mixes in hits from the previous model or the host's lexical search for entities
-/// the active model has not embedded yet.
+/// prefix and options), runs the model's saved search setting (without one, the default of its dimensions:
+/// <see cref="VectorSearchDefaults.PathFor"/>), and, for entities
+/// the active model lacks a vector for, mixes in hits from the previous model or the host's lexical search.
 /// </summary>
-/// <remarks>Scores of different models are not comparable, so fallback hits are interleaved by rank with the active
-/// model's hits rather than merged by score.</remarks>
+/// <remarks>
+/// <para>The entities the active model lacks are found cheaply before each search: those with an outstanding or dead
+/// task of the active model and no vector of it, and, after an activation below full coverage, those the previous model
+/// has a vector for and the active one has not. With none, the query is embedded once, by the active model; otherwise the
+/// previous model searches only those entities (up to 1,000 of them; beyond, its hits are checked against the active
+/// model's vectors). When the fallback fails (the previous model's provider is down), the answer is the active model's
+/// hits, with <see cref="EmbeddingSearchResult.FallbackError"/> saying why.</para>
+/// <para>Scores of different models are not comparable, so fallback hits are interleaved by rank with the active
+/// model's hits rather than merged by score.</para>
+/// </remarks>
 public sealed class EmbeddingSearchService
 {
+    // The most entities lacking an active vector that are listed; the previous model then searches only them.
+    private const int UncoveredLimit = 1000;
+
     private readonly EmbeddingRuntime _runtime;
     private readonly PgvectorSearch _search;
     private readonly EmbeddingRollout _rollout;
@@ -67,8 +78,16 @@ public sealed class EmbeddingSearchService
         }
 
         // Coverage first, then the vector query: an entity embedded between the two is then still found by one of them.
-        var incomplete = model is null
-            && (active is { Coverage: < 1 } || await _rollout.HasPendingWorkAsync(entityType, modelName, cancellationToken).ConfigureAwait(false));
+        // Only entities the active model lacks call for a fallback; with none, the query is embedded once.
+        var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
+        var (uncovered, complete) = model is null
+            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, UncoveredLimit, cancellationToken).ConfigureAwait(false)
+            : (new HashSet<string>(), true);
+        if (entityIds is not null && complete)
+        {
+            uncovered = uncovered.Where(entityIds.Contains).ToHashSet(StringComparer.Ordinal);
+        }
+
         IReadOnlyList<EmbeddingSearchHit> hits;
         try
         {
@@ -81,22 +100,30 @@ public sealed class EmbeddingSearchService
             return new EmbeddingSearchResult(entityType, modelName, [.. ids.Where(id => entityIds is null || entityIds.Contains(id)).Select((id, rank) => new EmbeddingSearchHit(id, 1.0 / (rank + 1), null, "fallback-lexical"))], true);
         }
 
-        if (!incomplete)
+        if (uncovered.Count == 0 || (previous is null && _lexical is null))
         {
             return new EmbeddingSearchResult(entityType, modelName, hits, false);
         }
 
-        // Coverage is incomplete: find candidates the active model cannot, and keep those it has not embedded.
-        IReadOnlyList<EmbeddingSearchHit> fallback = [];
-        if (active?.PreviousModel is { } previous && _runtime.Registry.TryGet(previous, out _))
+        // Find, among the entities the active model lacks (all of them when their list is complete), candidates the
+        // active model cannot. A failing fallback leaves the active model's hits, not a failed search.
+        IReadOnlyList<EmbeddingSearchHit> fallback;
+        try
         {
-            fallback = [.. (await VectorSearchAsync(previous, query, entityType, k, null, entityIds, cancellationToken).ConfigureAwait(false))
-                .Select(h => h with { Path = "fallback-model" })];
+            if (previous is not null)
+            {
+                fallback = [.. (await VectorSearchAsync(previous, query, entityType, k, null, complete ? uncovered : entityIds, cancellationToken).ConfigureAwait(false))
+                    .Select(h => h with { Path = "fallback-model" })];
+            }
+            else
+            {
+                var ids = await _lexical!.SearchAsync(query, entityType, k, cancellationToken).ConfigureAwait(false);
+                fallback = [.. ids.Where(id => (entityIds is null || entityIds.Contains(id)) && (!complete || uncovered.Contains(id))).Select((id, rank) => new EmbeddingSearchHit(id, 1.0 / (rank + 1), null, "fallback-lexical"))];
+            }
         }
-        else if (_lexical is not null)
+        catch (EmbeddingKitException e)
         {
-            var ids = await _lexical.SearchAsync(query, entityType, k, cancellationToken).ConfigureAwait(false);
-            fallback = [.. ids.Where(id => entityIds is null || entityIds.Contains(id)).Select((id, rank) => new EmbeddingSearchHit(id, 1.0 / (rank + 1), null, "fallback-lexical"))];
+            return new EmbeddingSearchResult(entityType, modelName, hits, false) { FallbackError = e.Message };
         }
 
         if (fallback.Count == 0)
@@ -104,13 +131,18 @@ public sealed class EmbeddingSearchService
             return new EmbeddingSearchResult(entityType, modelName, hits, false);
         }
 
-        var covered = await _storage.GetStatesAsync(entityType, modelName, [.. fallback.Select(h => h.EntityId)], cancellationToken).ConfigureAwait(false);
-        var uncovered = fallback.Where(h => !covered.ContainsKey(h.EntityId)).ToList();
+        var lacking = fallback;
+        if (!complete)
+        {
+            var covered = await _storage.GetStatesAsync(entityType, modelName, [.. fallback.Select(h => h.EntityId)], cancellationToken).ConfigureAwait(false);
+            lacking = [.. fallback.Where(h => !covered.ContainsKey(h.EntityId))];
+        }
+
         var merged = new List<EmbeddingSearchHit>(k);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; merged.Count < k && (i < hits.Count || i < uncovered.Count); i++)
+        for (var i = 0; merged.Count < k && (i < hits.Count || i < lacking.Count); i++)
         {
-            foreach (var hit in new[] { i < hits.Count ? hits[i] : null, i < uncovered.Count ? uncovered[i] : null })
+            foreach (var hit in new[] { i < hits.Count ? hits[i] : null, i < lacking.Count ? lacking[i] : null })
             {
                 if (hit is not null && merged.Count < k && seen.Add(hit.EntityId))
                 {
@@ -119,24 +151,25 @@ public sealed class EmbeddingSearchService
             }
         }
 
-        return new EmbeddingSearchResult(entityType, modelName, merged, uncovered.Count > 0);
+        return new EmbeddingSearchResult(entityType, modelName, merged, lacking.Count > 0);
     }
 
     private async ValueTask<IReadOnlyList<EmbeddingSearchHit>> VectorSearchAsync(
         string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, CancellationToken cancellationToken)
     {
         var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var table = _storage.GetTable(model);
         var options = new VectorSearchOptions
         {
             K = k,
-            Path = path ?? settings?.Path ?? SearchPath.TwoStage,
+            Path = path ?? settings?.Path ?? VectorSearchDefaults.PathFor(table.Dimensions),
             Oversample = settings?.Oversample ?? VectorSearchDefaults.Oversample,
             EfSearch = settings?.EfSearch ?? VectorSearchDefaults.EfSearch,
             EntityType = entityType,
             EntityIds = entityIds,
         };
         var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
-        var result = await _search.SearchAsync(_storage.GetTable(model), model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var result = await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pathName = result.Path switch { SearchPath.Hnsw => "hnsw", SearchPath.Exact => "exact", _ => "two-stage" };
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];
     }

@@ -24,7 +24,7 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed class PgvectorSearch
 {
     private readonly NpgsqlDataSource _dataSource;
-    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds), string> _statements = new();
+    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count), string> _statements = new();
 
     /// <summary>Creates the search.</summary>
     /// <param name="dataSource">The database, built with <c>UseVector()</c> from the Pgvector package.</param>
@@ -49,14 +49,17 @@ public sealed class PgvectorSearch
     {
         options ??= new VectorSearchOptions();
         var hits = new List<VectorSearchHit>(options.K);
-        await RunAsync(table, model, query, options, transaction, explain: false, async reader =>
+        var path = await RunAsync(table, model, query, options, transaction, explain: false, async reader =>
         {
+            hits.Clear();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 hits.Add(new VectorSearchHit(reader.GetString(0), reader.GetString(1), reader.GetDouble(2)));
             }
+
+            return hits.Count;
         }, cancellationToken).ConfigureAwait(false);
-        return new VectorSearchResult(model, options.Path, hits);
+        return new VectorSearchResult(model, path, hits);
     }
 
     /// <summary>Finds the stored vectors nearest to a <see cref="HalfVector"/> query (see the other overload).</summary>
@@ -83,6 +86,8 @@ public sealed class PgvectorSearch
             {
                 plan.AppendLine(reader.GetString(0));
             }
+
+            return int.MaxValue;
         }, cancellationToken).ConfigureAwait(false);
         return plan.ToString();
     }
@@ -93,12 +98,15 @@ public sealed class PgvectorSearch
         ArgumentNullException.ThrowIfNull(table);
         ArgumentException.ThrowIfNullOrEmpty(model);
         ArgumentNullException.ThrowIfNull(options);
-        return StatementFor(table, model, options);
+        return StatementFor(table, model, options, options.Path);
     }
 
-    private async Task RunAsync(
+    // Runs the search and returns the path that answered. A filtered index search whose filter keeps too few rows for
+    // an iterative scan to find them within hnsw.max_scan_tuples is answered exactly over the filtered rows, decided by
+    // counts before the search; a filtered index search that still comes back short is run again exactly.
+    private async Task<SearchPath> RunAsync(
         EmbeddingTable table, string model, ReadOnlyMemory<Half> query, VectorSearchOptions options, NpgsqlTransaction? transaction,
-        bool explain, Func<NpgsqlDataReader, Task> read, CancellationToken cancellationToken)
+        bool explain, Func<NpgsqlDataReader, Task<int>> read, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentException.ThrowIfNullOrEmpty(model);
@@ -106,7 +114,6 @@ public sealed class PgvectorSearch
         options.Validate();
         ValidateQuery(table, query);
 
-        var sql = StatementFor(table, model, options);
         NpgsqlConnection? owned = null;
         NpgsqlTransaction? ownTransaction = null;
         try
@@ -119,41 +126,29 @@ public sealed class PgvectorSearch
                 ownTransaction = await owned.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            // One round trip: the settings and the query (BEGIN goes with it when the transaction is ours).
-            await using (var batch = new NpgsqlBatch(connection, transaction ?? ownTransaction))
+            var tx = transaction ?? ownTransaction;
+            var filtered = options.EntityType is not null || options.EntityIds is not null;
+            var path = options.Path;
+            long filteredRows = long.MaxValue;
+            if (filtered && path != SearchPath.Exact)
             {
-                foreach (var setting in Settings(options))
-                {
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand(setting));
-                }
+                (filteredRows, var selective) = await CountFilteredAsync(connection, tx, table, model, options, cancellationToken).ConfigureAwait(false);
+                path = selective ? SearchPath.Exact : path;
+            }
 
-                var command = new NpgsqlBatchCommand(explain ? "EXPLAIN " + sql : sql);
-                command.Parameters.Add(new NpgsqlParameter<HalfVector> { TypedValue = new HalfVector(query), DataTypeName = "halfvec" });
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.K });
-                if (options.Path == SearchPath.TwoStage)
-                {
-                    command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
-                }
-
-                if (options.EntityType is not null)
-                {
-                    command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = options.EntityType });
-                }
-
-                if (options.EntityIds is not null)
-                {
-                    command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. options.EntityIds], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                }
-
-                batch.BatchCommands.Add(command);
-                await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await read(reader).ConfigureAwait(false);
+            var count = await ExecuteAsync(connection, tx, table, model, query, options, path, explain, read, cancellationToken).ConfigureAwait(false);
+            if (!explain && path != SearchPath.Exact && filtered && count < options.K && filteredRows > count)
+            {
+                path = SearchPath.Exact;
+                await ExecuteAsync(connection, tx, table, model, query, options, path, explain, read, cancellationToken).ConfigureAwait(false);
             }
 
             if (ownTransaction is not null)
             {
                 await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
+
+            return path;
         }
         finally
         {
@@ -169,16 +164,78 @@ public sealed class PgvectorSearch
         }
     }
 
-    private static List<string> Settings(VectorSearchOptions options)
+    private async Task<int> ExecuteAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, string model, ReadOnlyMemory<Half> query,
+        VectorSearchOptions options, SearchPath path, bool explain, Func<NpgsqlDataReader, Task<int>> read, CancellationToken cancellationToken)
+    {
+        var sql = StatementFor(table, model, options, path);
+
+        // One round trip: the settings and the query (BEGIN goes with it when the transaction is ours).
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var setting in Settings(options, path))
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(setting));
+        }
+
+        var command = new NpgsqlBatchCommand(explain ? "EXPLAIN " + sql : sql);
+        command.Parameters.Add(new NpgsqlParameter<HalfVector> { TypedValue = new HalfVector(query), DataTypeName = "halfvec" });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.K });
+        if (path == SearchPath.TwoStage)
+        {
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
+        }
+
+        AddFilterParameters(command.Parameters, options);
+        batch.BatchCommands.Add(command);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await read(reader).ConfigureAwait(false);
+    }
+
+    private static void AddFilterParameters(NpgsqlParameterCollection parameters, VectorSearchOptions options)
+    {
+        if (options.EntityType is not null)
+        {
+            parameters.Add(new NpgsqlParameter<string> { TypedValue = options.EntityType });
+        }
+
+        if (options.EntityIds is not null)
+        {
+            parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. options.EntityIds], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        }
+    }
+
+    /// <summary>
+    /// Counts the rows the filter keeps, up to the most an iterative scan could be sure to reach: with <c>F</c> of the
+    /// table's <c>N</c> rows passing, a scan visits about <c>rows × N / F</c> tuples to find <c>rows</c>, and stops at
+    /// <c>hnsw.max_scan_tuples</c> (<c>M</c>). The filter is selective when <c>F ≤ rows × N / M</c> (and at most
+    /// <see cref="VectorSearchDefaults.MaxExactFilterRows"/>): those rows are then scored exactly. <c>N</c> is the
+    /// planner's estimate for the whole table (every model in it), an upper bound, so the count stays cheap: it stops at
+    /// that bound.
+    /// </summary>
+    private async Task<(long Rows, bool Selective)> CountFilteredAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, string model, VectorSearchOptions options, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(CountStatementFor(table, model, options), connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QualifiedName });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = VectorSearchDefaults.MaxExactFilterRows });
+        AddFilterParameters(command.Parameters, options);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var rows = reader.GetInt64(0);
+        var bound = reader.GetInt64(1);
+        return (rows <= bound ? rows : long.MaxValue, rows <= bound);
+    }
+
+    private static List<string> Settings(VectorSearchOptions options, SearchPath path)
     {
         var settings = new List<string>(3);
-        if (options.Path == SearchPath.Exact)
+        if (path == SearchPath.Exact)
         {
-            settings.Add("SET LOCAL enable_indexscan = off");
             return settings;
         }
 
-        var rows = options.IndexRows;
+        var rows = path == SearchPath.TwoStage ? options.IndexRows : options.K;
         var efSearch = Math.Min(Math.Max(rows, options.EfSearch), VectorSearchDefaults.MaxEfSearch);
         settings.Add(string.Create(CultureInfo.InvariantCulture, $"SET LOCAL hnsw.ef_search = {efSearch}"));
         if (options.EntityType is not null || options.EntityIds is not null || rows > efSearch)
@@ -206,14 +263,30 @@ public sealed class PgvectorSearch
         }
     }
 
-    private string StatementFor(EmbeddingTable table, string model, VectorSearchOptions options) => _statements.GetOrAdd(
-        (table, model, options.Path, options.EntityType is not null, options.EntityIds is not null),
+    private string StatementFor(EmbeddingTable table, string model, VectorSearchOptions options, SearchPath path) => _statements.GetOrAdd(
+        (table, model, path, options.EntityType is not null, options.EntityIds is not null, false),
         static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds));
 
-    // Parameters: $1 query, $2 k, then $3 candidates (two-stage only), then entity type, then entity ids.
-    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds)
+    private string CountStatementFor(EmbeddingTable table, string model, VectorSearchOptions options) => _statements.GetOrAdd(
+        (table, model, SearchPath.Exact, options.EntityType is not null, options.EntityIds is not null, true),
+        static key => BuildCountSql(key.Table, key.Model, key.ByType, key.ByIds));
+
+    // Parameters: $1 the table's qualified name, $2 rows the index must yield, $3 the most rows to score exactly, then
+    // entity type, then entity ids. Returns the filtered rows counted up to bound + 1, and the bound.
+    private static string BuildCountSql(EmbeddingTable table, string model, bool byType, bool byIds) => $"""
+        WITH bound AS (
+            SELECT least($3::float8, floor($2 * greatest(c.reltuples, 0)
+                / coalesce(nullif(current_setting('hnsw.max_scan_tuples', true), '')::float8, 20000)))::int8 AS rows
+            FROM pg_class c WHERE c.oid = to_regclass($1)
+        )
+        SELECT (SELECT count(*) FROM (
+                    SELECT 1 FROM {table.QualifiedName} WHERE {Filter(model, byType, byIds, 4)}
+                    LIMIT (SELECT rows + 1 FROM bound)) f),
+               (SELECT rows FROM bound)
+        """;
+
+    private static string Filter(string model, bool byType, bool byIds, int next)
     {
-        var next = path == SearchPath.TwoStage ? 4 : 3;
         var filter = new StringBuilder(EmbeddingTable.ModelPredicate(model));
         if (byType)
         {
@@ -224,6 +297,14 @@ public sealed class PgvectorSearch
         {
             filter.Append(CultureInfo.InvariantCulture, $" AND entity_id = ANY(${next})");
         }
+
+        return filter.ToString();
+    }
+
+    // Parameters: $1 query, $2 k, then $3 candidates (two-stage only), then entity type, then entity ids.
+    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds)
+    {
+        var filter = Filter(model, byType, byIds, path == SearchPath.TwoStage ? 4 : 3);
 
         var q = "$1::" + table.VectorType;
         var distance = $"embedding {table.DistanceOperator} {q}";
@@ -248,9 +329,12 @@ public sealed class PgvectorSearch
                 """,
 
             // MATERIALIZED, then sorted again: an iterative scan in relaxed order may return rows slightly out of order.
+            // Exact search orders by (distance) + 0, an expression no vector index matches, so it needs no planner
+            // setting (which would outlive the search in a caller's transaction) and the filter may still use the
+            // primary key.
             _ => $"""
                 WITH nearest AS MATERIALIZED (
-                    SELECT entity_type, entity_id, {distance} AS distance FROM {table.QualifiedName}
+                    SELECT entity_type, entity_id, {(path == SearchPath.Exact ? $"({distance}) + 0" : distance)} AS distance FROM {table.QualifiedName}
                     WHERE {filter}
                     ORDER BY distance
                     LIMIT $2

@@ -179,6 +179,47 @@ public sealed class PgvectorSearchTests(PostgresServer server) : SchemaTest(serv
         Assert.Equal(exact.Hits[0].EntityId, hnsw.Hits[0].EntityId);
     }
 
+    // hnsw.max_scan_tuples (20,000 by default) bounds an iterative scan: a filter that keeps few rows of a large model
+    // stops it before k rows pass. Lowered to 100 here, the 2,061 rows stand in for a model 200 times larger.
+    [Theory]
+    [InlineData(SearchPath.Hnsw, false)]
+    [InlineData(SearchPath.TwoStage, false)]
+    [InlineData(SearchPath.Hnsw, true)]
+    [InlineData(SearchPath.TwoStage, true)]
+    public async Task SearchAsync_SelectiveFilterBeyondMaxScanTuples_AnswersExactlyAndSaysSo(SearchPath path, bool byIds)
+    {
+        var (connection, transaction) = await IndexOnlyTransactionAsync();
+        await using var _ = connection;
+        // Keep the planner on the vector indexes (the primary key could serve the filter, then sort).
+        await using (var limit = new NpgsqlCommand("SET LOCAL hnsw.max_scan_tuples = 100; SET LOCAL enable_sort = off", connection, transaction))
+        {
+            await limit.ExecuteNonQueryAsync(Ct);
+        }
+
+        var query = _vectors.Next();
+        string[]? ids = byIds ? [.. Enumerable.Range(0, 40).Select(i => Id(i * 50 + 1))] : null;
+        var type = byIds ? "doc" : "rare";
+        var options = new VectorSearchOptions { K = 10, Path = path, Oversample = 2, EntityType = type, EntityIds = ids };
+
+        var result = await _search.SearchAsync(_table, Model, query, options, transaction, Ct);
+        var exact = await _search.SearchAsync(_table, Model, query, new VectorSearchOptions { K = 10, Path = SearchPath.Exact, EntityType = type, EntityIds = ids }, transaction, Ct);
+
+        Assert.Equal(10, exact.Hits.Count);
+        Assert.Equal(exact.Hits.Select(h => h.EntityId), result.Hits.Select(h => h.EntityId));
+        Assert.Equal(SearchPath.Exact, result.Path);
+        Assert.Equal(SearchPath.Exact, exact.Path);
+    }
+
+    [Fact]
+    public async Task SearchAsync_FilterKeepingMostRows_StaysOnTheIndex()
+    {
+        var result = await _search.SearchAsync(_table, Model, _planted, new VectorSearchOptions { K = 10, Path = SearchPath.Hnsw, EntityType = "doc" }, cancellationToken: Ct);
+
+        Assert.Equal(SearchPath.Hnsw, result.Path);
+        Assert.Equal("planted", result.Hits[0].EntityId);
+        Assert.Equal(10, result.Hits.Count);
+    }
+
     [Fact]
     public async Task SearchAsync_EntityIdAllowList_ReturnsOnlyThoseIds()
     {
