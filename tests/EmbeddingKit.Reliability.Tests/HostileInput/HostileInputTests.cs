@@ -43,7 +43,7 @@ public sealed class HostileInputTests(PostgresServer server)
     {
         // A 10 MB document is cut to the model's token limit by the client (OverlongInputPolicy.Truncate); the request
         // timeout leaves room for tokenizing it on a loaded machine.
-        await using var stack = await FaultStack.CreateAsync(server, o => { o.MaxTokensPerInput = 8_191; o.RequestTimeout = TimeSpan.FromSeconds(20); o.TotalTimeout = TimeSpan.FromSeconds(60); }, Ct);
+        await using var stack = await FaultStack.CreateAsync(server, o => { o.MaxTokensPerInput = 8_191; o.RequestTimeout = TimeSpan.FromSeconds(20); o.TotalTimeout = TimeSpan.FromSeconds(60); }, cancellationToken: Ct);
         var hostile = new Dictionary<int, (string Text, string Expected)>
         {
             [1] = ("text with a NUL \0 inside", "NUL"),
