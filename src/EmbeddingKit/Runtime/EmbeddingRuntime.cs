@@ -165,8 +165,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                var hash = ContentHash.Compute(model.Name, document.Content!);
-                if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+                var hash = ContentHash.Compute(model, document.Content!);
+                if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
                 {
                     unchanged.Add(task);
                 }
@@ -214,8 +214,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            var hash = ContentHash.Compute(model.Name, input);
-            if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+            var hash = ContentHash.Compute(model, input);
+            if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, input)))
             {
                 unchanged.Add(task);
             }
@@ -432,6 +432,12 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation)));
         }
     }
+
+    /// <summary>Whether the stored vector is for this content: the hash matches, or the row was written by an earlier
+    /// version with the text-only hash and the text is the same (its configuration was never recorded, so it is
+    /// trusted once rather than re-embedding every existing row on upgrade; its next real change stores the full hash).</summary>
+    private static bool Unchanged(StoredEmbeddingState state, byte[] hash, Func<byte[]> legacyHash) =>
+        state.ContentHash.AsSpan().SequenceEqual(hash) || state.ContentHash.AsSpan().SequenceEqual(legacyHash());
 
     private static string? Validate(string text)
     {
