@@ -4,8 +4,8 @@ using EmbeddingKit.TestInfrastructure.FakeProvider;
 
 namespace EmbeddingKit.OpenAI.Tests;
 
-/// <summary>Issue 12, items 9-12 at the client: which input (or the request) a provider error belongs to, and the
-/// provider's wait passed through.</summary>
+/// <summary>Issue 12, items 9-11 at the client: which input (or the request) a provider error belongs to, and that an
+/// unusable vector fails only its input. Item 12 (Retry-After passed through) is in <see cref="RetryAfterTests"/>.</summary>
 public sealed class ProviderErrorIsolationTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
