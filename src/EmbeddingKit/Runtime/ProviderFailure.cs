@@ -17,11 +17,12 @@ internal static class ProviderFailure
     private const string ClientResultExceptionName = "System.ClientModel.ClientResultException";
     private const int MaxDepth = 6;
 
-    /// <summary>Gets whether the exception rejects inputs without naming one: a bad-input exception without an index,
-    /// an argument exception, or an HTTP 400, 413 or 422 from another generator.</summary>
+    /// <summary>Gets whether the exception rejects inputs without naming one the caller can use: a bad-input exception
+    /// (the caller has already used an index within its chunk), an argument exception, or an HTTP 400, 413 or 422 from
+    /// another generator.</summary>
     public static bool IsUnlocatedInputError(Exception e) => e switch
     {
-        EmbeddingBadInputException bad => bad.InputIndex is null,
+        EmbeddingBadInputException => true,
         ArgumentException => true,
         EmbeddingKitException => false,
         _ => HttpStatus(e) is 400 or 413 or 422,
