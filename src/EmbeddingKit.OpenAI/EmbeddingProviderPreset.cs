@@ -1,3 +1,5 @@
+using Microsoft.Extensions.AI;
+
 namespace EmbeddingKit.OpenAI;
 
 /// <summary>
@@ -37,6 +39,30 @@ public sealed class EmbeddingProviderPreset
 
     /// <summary>Gets extra request fields sent by default (for example <c>input_type: document</c>).</summary>
     public IReadOnlyDictionary<string, string> DefaultExtraFields { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Gets extra request fields for search queries, sent instead of the same-named
+    /// <see cref="DefaultExtraFields"/> (for example <c>input_type: query</c>); empty when the provider embeds queries
+    /// and documents alike. Used through <see cref="CreateQueryOptions"/>.</summary>
+    public IReadOnlyDictionary<string, string> QueryExtraFields { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Creates the generation options for embedding search queries with this provider (its
+    /// <see cref="QueryExtraFields"/> as additional properties), or null when queries need none.</summary>
+    /// <returns>The options, or null.</returns>
+    public EmbeddingGenerationOptions? CreateQueryOptions()
+    {
+        if (QueryExtraFields.Count == 0)
+        {
+            return null;
+        }
+
+        var properties = new AdditionalPropertiesDictionary();
+        foreach (var (name, value) in QueryExtraFields)
+        {
+            properties[name] = value;
+        }
+
+        return new EmbeddingGenerationOptions { AdditionalProperties = properties };
+    }
 
     /// <summary>Gets notes on quirks worth knowing.</summary>
     public string Notes { get; init; } = "";

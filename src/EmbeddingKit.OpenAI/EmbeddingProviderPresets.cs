@@ -70,6 +70,7 @@ public static class EmbeddingProviderPresets
         SupportsBase64 = true,
         SupportsDimensions = true,
         DefaultExtraFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["task"] = "retrieval.passage" },
+        QueryExtraFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["task"] = "retrieval.query" },
         Notes = "Use task=retrieval.query for queries; multimodal input is a list of {text} / {image} objects.",
     };
 
@@ -84,6 +85,7 @@ public static class EmbeddingProviderPresets
         SupportsDimensions = true,
         DimensionsFieldName = "output_dimension",
         DefaultExtraFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["input_type"] = "document" },
+        QueryExtraFields = new Dictionary<string, string>(StringComparer.Ordinal) { ["input_type"] = "query" },
         Notes = "Up to 1000 inputs and a per-model token cap per request; input_type=query for queries.",
     };
 

@@ -39,6 +39,6 @@ public static class OpenAICompatibleEmbeddingDefaults
     /// <summary>Largest backoff delay: 30 seconds.</summary>
     public static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
 
-    /// <summary>Cap on a wait the provider asks for (<c>Retry-After</c> and similar): 60 seconds.</summary>
+    /// <summary>Longest provider-asked wait (<c>Retry-After</c> and similar) the client sleeps before retrying itself: 60 seconds.</summary>
     public static readonly TimeSpan MaxRetryAfter = TimeSpan.FromSeconds(60);
 }

@@ -83,8 +83,10 @@ public sealed class OpenAICompatibleEmbeddingOptions
     /// <summary>Gets or sets the largest backoff delay. Default 30 seconds.</summary>
     public TimeSpan MaxDelay { get; set; } = OpenAICompatibleEmbeddingDefaults.MaxDelay;
 
-    /// <summary>Gets or sets the cap on a wait the provider asks for through <c>Retry-After</c>, <c>retry-after-ms</c>
-    /// or <c>x-ratelimit-reset-*</c>. Default 60 seconds.</summary>
+    /// <summary>Gets or sets the longest wait, asked for through <c>Retry-After</c>, <c>retry-after-ms</c> or
+    /// <c>x-ratelimit-reset-*</c>, that the client sleeps before retrying itself. A longer wait is not retried here: the
+    /// exception carries the provider's wait to the caller (the queue defers the tasks, or pauses the model until then).
+    /// Default 60 seconds.</summary>
     public TimeSpan MaxRetryAfter { get; set; } = OpenAICompatibleEmbeddingDefaults.MaxRetryAfter;
 
     /// <summary>Gets or sets the largest response body accepted. Default 256 MiB.</summary>

@@ -1,7 +1,7 @@
 namespace EmbeddingKit;
 
 /// <summary>
-/// The provider asked the caller to slow down (HTTP 429). <see cref="RetryAfter"/> holds the wait it asked for, capped.
+/// The provider asked the caller to slow down (HTTP 429). <see cref="RetryAfter"/> holds the wait it asked for.
 /// A task failing with this exception is deferred without using up an attempt.
 /// </summary>
 public sealed class EmbeddingRateLimitedException : EmbeddingProviderException
@@ -13,7 +13,8 @@ public sealed class EmbeddingRateLimitedException : EmbeddingProviderException
         RetryAfter = retryAfter;
     }
 
-    /// <summary>Gets the wait the provider asked for, if it said; already capped by the client's policy.</summary>
+    /// <summary>Gets the wait the provider asked for, if it said, passed through (not capped by the client): the queue defers
+    /// up to its own cap and pauses the model for longer waits.</summary>
     public TimeSpan? RetryAfter { get; }
 
     /// <inheritdoc />

@@ -11,8 +11,8 @@ public sealed class EmbeddingTransientException : EmbeddingProviderException
     {
     }
 
-    /// <summary>Gets the wait the provider asked for (for example a <c>Retry-After</c> on a 503), already capped by the
-    /// client's policy, when it said.</summary>
+    /// <summary>Gets the wait the provider asked for (for example a <c>Retry-After</c> on a 503), passed through, when it
+    /// said.</summary>
     public TimeSpan? RetryAfter { get; init; }
 
     /// <inheritdoc />

@@ -14,7 +14,7 @@ public sealed class FaultHandlingTests
     [
         FakeFault.RateLimited, FakeFault.InternalServerError, FakeFault.ServiceUnavailable, FakeFault.RequestTimeout,
         FakeFault.HtmlErrorPage, FakeFault.ConnectionReset, FakeFault.Hang, FakeFault.TruncatedJson, FakeFault.MalformedJson,
-        FakeFault.NaN, FakeFault.FewerItems, FakeFault.DuplicateIndex, FakeFault.ZeroVector,
+        FakeFault.FewerItems, FakeFault.DuplicateIndex,
     ];
 
     [Theory]
@@ -45,10 +45,8 @@ public sealed class FaultHandlingTests
     [InlineData(FakeFault.Hang, typeof(EmbeddingTransientException))]
     [InlineData(FakeFault.TruncatedJson, typeof(EmbeddingResponseException))]
     [InlineData(FakeFault.MalformedJson, typeof(EmbeddingResponseException))]
-    [InlineData(FakeFault.NaN, typeof(EmbeddingResponseException))]
     [InlineData(FakeFault.FewerItems, typeof(EmbeddingResponseException))]
     [InlineData(FakeFault.DuplicateIndex, typeof(EmbeddingResponseException))]
-    [InlineData(FakeFault.ZeroVector, typeof(EmbeddingResponseException))]
     public async Task GenerateAsync_TransientFaultPersists_ThrowsTypedExceptionAfterMaxAttempts(FakeFault fault, Type expected)
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);

@@ -28,11 +28,13 @@ public sealed class RetryAfterTests
         Assert.Equal(2, server.RequestCount);
     }
 
+    // Issue 12 item 12: a wait beyond MaxRetryAfter used to be capped and retried every MaxRetryAfter without end; now
+    // the client does not sleep it and the exception carries the provider's own wait to the queue.
     [Theory]
-    [InlineData("Retry-After", "3600")]
-    [InlineData("x-ratelimit-reset-tokens", "6m0s")]
-    [InlineData("retry-after-ms", "411000000")]
-    public async Task GenerateAsync_RateLimitedWithLongWait_WaitIsCapped(string header, string value)
+    [InlineData("Retry-After", "3600", 3_600_000d)]
+    [InlineData("x-ratelimit-reset-tokens", "6m0s", 360_000d)]
+    [InlineData("retry-after-ms", "411000000", 411_000_000d)]
+    public async Task GenerateAsync_RateLimitedWithLongWait_NotRetriedAndWaitPassedThrough(string header, string value, double expectedMs)
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
         server.RetryAfterHeaderName = header;
@@ -47,13 +49,13 @@ public sealed class RetryAfterTests
 
         var ex = await Assert.ThrowsAsync<EmbeddingRateLimitedException>(() => generator.GenerateAsync(["one"], cancellationToken: Ct));
 
-        Assert.Equal(TimeSpan.FromMilliseconds(50), ex.RetryAfter);
-        Assert.Equal([50d, 50d], LoggedDelaysMs(logger));
-        Assert.Equal(3, server.RequestCount);
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), ex.RetryAfter);
+        Assert.Empty(LoggedDelaysMs(logger));
+        Assert.Equal(1, server.RequestCount);
     }
 
     [Fact]
-    public async Task GenerateAsync_RetryAfterAsHttpDate_IsHonouredAndCapped()
+    public async Task GenerateAsync_RetryAfterAsHttpDateBeyondCap_PassedThroughNotRetried()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
         server.RetryAfterValue = DateTimeOffset.UtcNow.AddHours(2).ToString("r", System.Globalization.CultureInfo.InvariantCulture);
@@ -61,9 +63,11 @@ public sealed class RetryAfterTests
         var logger = new CapturingLogger();
         using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server), logger: logger);
 
-        await generator.GenerateAsync(["one"], cancellationToken: Ct);
+        var ex = await Assert.ThrowsAsync<EmbeddingTransientException>(() => generator.GenerateAsync(["one"], cancellationToken: Ct));
 
-        Assert.Equal([50d], LoggedDelaysMs(logger));
+        Assert.InRange(ex.RetryAfter!.Value, TimeSpan.FromMinutes(110), TimeSpan.FromMinutes(121));
+        Assert.Empty(LoggedDelaysMs(logger));
+        Assert.Equal(1, server.RequestCount);
     }
 
     [Fact]

@@ -54,6 +54,7 @@ internal static class StatusCommand
                         queue.Outstanding,
                         queue.OldestAge is { } age ? Math.Round(age.TotalSeconds, 1) : null,
                         queue.PausedUntil,
+                        queue.PauseReason,
                         settingsRow is null ? null : new SavedSearchSettings(TuneCommand.PathName(settingsRow.Path), settingsRow.Oversample, settingsRow.EfSearch, settingsRow.Recall),
                         [.. dead.Select(d => new DeadError(d.Key.EntityId, d.Error, d.Attempts, d.DiedAt))]));
                 }
@@ -88,7 +89,7 @@ internal static class StatusCommand
             {
                 var coverage = m.Coverage is { } c ? c.ToString("P1", CultureInfo.InvariantCulture) : "-";
                 var oldest = m.OldestPendingAgeSeconds is { } s ? $", oldest pending {s:N0} s" : "";
-                var paused = m.PausedUntil is { } p ? $", PAUSED until {p:u}" : "";
+                var paused = m.PausedUntil is { } p ? $", PAUSED until {p:u}: {m.PauseReason?.ReplaceLineEndings(" ")}" : "";
                 reporter.Line(string.Create(CultureInfo.InvariantCulture,
                     $"  {m.Model}{(m.Active ? " (active)" : "")}: {m.Stored:N0} stored, coverage {coverage}; tasks ready {m.Tasks.Ready:N0}, scheduled {m.Tasks.Scheduled:N0}, running {m.Tasks.Running:N0}, lease expired {m.Tasks.LeaseExpired:N0}, dead {m.Tasks.Dead:N0}{oldest}{paused}"));
                 foreach (var e in m.LastErrors)
@@ -103,7 +104,7 @@ internal static class StatusCommand
 
     private sealed record ModelStatus(
         string Model, int? Dimensions, bool Active, long Stored, double? Coverage, TaskCounts Tasks, long Outstanding,
-        double? OldestPendingAgeSeconds, DateTimeOffset? PausedUntil, SavedSearchSettings? SearchSettings, IReadOnlyList<DeadError> LastErrors);
+        double? OldestPendingAgeSeconds, DateTimeOffset? PausedUntil, string? PauseReason, SavedSearchSettings? SearchSettings, IReadOnlyList<DeadError> LastErrors);
 
     private sealed record TaskCounts(long Ready, long Scheduled, long Running, long LeaseExpired, long Dead);
 

@@ -22,6 +22,8 @@ internal sealed class CliSettings
             ?? (int.TryParse(Environment.GetEnvironmentVariable("EMBEDDINGKIT_DIMENSIONS"), out var d) ? d : null);
         MaxBatchSize = parseResult.GetValue(CommonOptions.MaxBatchSize);
         MaxConcurrency = parseResult.GetValue(CommonOptions.MaxConcurrency);
+        QueryPrefix = Value(CommonOptions.QueryPrefix, "EMBEDDINGKIT_QUERY_PREFIX");
+        DocumentPrefix = Value(CommonOptions.DocumentPrefix, "EMBEDDINGKIT_DOCUMENT_PREFIX");
         Verbose = parseResult.GetValue(CommonOptions.Verbose);
         try
         {
@@ -52,6 +54,12 @@ internal sealed class CliSettings
     public int? MaxBatchSize { get; }
 
     public int? MaxConcurrency { get; }
+
+    /// <summary>Gets the text put before every search query (<c>--query-prefix</c>), if any.</summary>
+    public string? QueryPrefix { get; }
+
+    /// <summary>Gets the text put before every document (<c>--document-prefix</c>), if any.</summary>
+    public string? DocumentPrefix { get; }
 
     public bool Verbose { get; }
 

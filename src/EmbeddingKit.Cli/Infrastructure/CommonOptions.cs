@@ -59,6 +59,18 @@ internal static class CommonOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> QueryPrefix = new("--query-prefix")
+    {
+        Description = "Text put before every search query, for models trained with one such as e5's \"query: \" (env EMBEDDINGKIT_QUERY_PREFIX). Used by search and embed --query.",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> DocumentPrefix = new("--document-prefix")
+    {
+        Description = "Text put before every document, for example e5's \"passage: \" (env EMBEDDINGKIT_DOCUMENT_PREFIX). Part of the content hash: changing it re-embeds.",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print one JSON document on stdout and nothing else there.",
@@ -72,7 +84,7 @@ internal static class CommonOptions
 
     public static void AddTo(RootCommand root)
     {
-        foreach (var option in new Option[] { Connection, Schema, Provider, BaseUrl, ApiKey, Model, Dimensions, MaxBatchSize, MaxConcurrency, Verbose })
+        foreach (var option in new Option[] { Connection, Schema, Provider, BaseUrl, ApiKey, Model, Dimensions, MaxBatchSize, MaxConcurrency, QueryPrefix, DocumentPrefix, Verbose })
         {
             root.Options.Add(option);
         }

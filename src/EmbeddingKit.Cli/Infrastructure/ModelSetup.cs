@@ -128,6 +128,8 @@ internal sealed class ModelSetup : IDisposable
         {
             BatchSize = settings.MaxBatchSize ?? 256,
             MaxConcurrentBatches = settings.MaxConcurrency ?? 1,
+            DocumentPrefix = settings.DocumentPrefix,
+            QueryPrefix = settings.QueryPrefix,
         };
         return new ModelSetup(Hashing, embedding, dimensions);
     }
@@ -193,10 +195,15 @@ internal sealed class ModelSetup : IDisposable
             throw new CliException(CliSettings.OneLine(e), 2);
         }
 
+        // Queries go with the preset's query fields (Voyage input_type=query, Jina task=retrieval.query) and the query
+        // prefix; documents with the preset's defaults and the document prefix.
         var embedding = new EmbeddingModel(model, settings.Dimensions ?? probedDimensions ?? 1, generator)
         {
             BatchSize = options.MaxInputsPerRequest,
             MaxConcurrentBatches = options.MaxConcurrentRequests,
+            DocumentPrefix = settings.DocumentPrefix,
+            QueryPrefix = settings.QueryPrefix,
+            QueryOptions = preset?.CreateQueryOptions(),
         };
         return new ModelSetup(provider, embedding, settings.Dimensions ?? probedDimensions);
     }

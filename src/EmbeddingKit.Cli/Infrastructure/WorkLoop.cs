@@ -200,17 +200,9 @@ internal sealed class WorkLoop
         var paused = stats.FirstOrDefault(s => _models.Contains(s.Model) && s.PausedUntil is not null && s.Outstanding > 0);
         if (paused is not null)
         {
-            var error = await LastErrorAsync(paused.Model, cancellationToken);
-            throw new CliException($"model '{paused.Model}' is paused until {paused.PausedUntil:u} after a configuration error{(error is null ? "" : ": " + error)}; fix the provider settings and run work again", 4);
+            var reason = paused.PauseReason is { } r ? ": " + CliSettings.OneLine(new InvalidOperationException(r)) : "";
+            throw new CliException($"model '{paused.Model}' is paused until {paused.PausedUntil:u}{reason}; fix the provider settings (or wait) and run work again", 4);
         }
-    }
-
-    private async Task<string?> LastErrorAsync(string model, CancellationToken cancellationToken)
-    {
-        await using var command = _host.DataSource.CreateCommand(
-            $"SELECT last_error FROM {EmbeddingKit.Postgres.PostgresIdentifier.Qualify(_host.Schema, "embeddingkit_embedding_tasks")} WHERE model = $1 AND last_error IS NOT NULL ORDER BY enqueued_at DESC LIMIT 1");
-        command.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = model });
-        return (await command.ExecuteScalarAsync(cancellationToken)) as string is { } e ? CliSettings.OneLine(new InvalidOperationException(e)) : null;
     }
 
     private string Line()

@@ -16,6 +16,16 @@ internal static class EmbeddingResponseParser
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 16, CommentHandling = JsonCommentHandling.Disallow };
 
+    /// <summary>Put in the slot of an item whose vector holds NaN, infinity or only zeros: the other vectors are still
+    /// good, and only that input fails (see <see cref="IsUnusable"/>).</summary>
+    internal static float[] Unusable { get; } = new float[1];
+
+    /// <summary>The problem of an <see cref="Unusable"/> vector, for messages.</summary>
+    internal const string UnusableProblem = "the vector holds NaN, infinity or only zeros";
+
+    /// <summary>Gets whether a parsed slot holds <see cref="Unusable"/>.</summary>
+    internal static bool IsUnusable(float[]? vector) => ReferenceEquals(vector, Unusable);
+
     /// <summary>Parses <paramref name="json"/>, putting the vector of item <c>index</c> at <c>destination[index]</c>.</summary>
     /// <param name="json">The response body.</param>
     /// <param name="destination">One slot per input of the request, cleared by the caller.</param>
@@ -196,12 +206,8 @@ internal static class EmbeddingResponseParser
                     throw info.ResponseError($"index {index} has {vector.Length} dimensions, others have {dimensions}", retryable: false);
                 }
 
-                if (!VectorMath.IsValid(vector))
-                {
-                    throw info.ResponseError($"index {index} holds NaN, infinity or only zeros", retryable: true);
-                }
-
-                destination[index] = vector;
+                // One bad vector fails only its input: the slot is marked, the others are kept.
+                destination[index] = VectorMath.IsValid(vector) ? vector : Unusable;
                 seen++;
                 position++;
             }

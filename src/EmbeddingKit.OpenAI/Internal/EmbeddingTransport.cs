@@ -17,6 +17,7 @@ namespace EmbeddingKit.OpenAI.Internal;
 internal sealed class EmbeddingTransport : IDisposable
 {
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
+    private static readonly TimeSpan MaxPassedWait = TimeSpan.FromDays(7);
 
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
@@ -121,7 +122,10 @@ internal sealed class EmbeddingTransport : IDisposable
         {
             builder.AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is EmbeddingKitException { IsTransient: true }),
+                // A wait longer than MaxRetryAfter is not slept here: the exception carries it to the caller (the queue
+                // defers the tasks, or pauses the model until then) instead of sending the batch again every MaxRetryAfter.
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is EmbeddingKitException { IsTransient: true } e
+                    && !(AskedWait(e) > _options.MaxRetryAfter)),
                 MaxRetryAttempts = _options.MaxAttempts - 1,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -129,12 +133,7 @@ internal sealed class EmbeddingTransport : IDisposable
                 MaxDelay = _options.MaxDelay,
                 DelayGenerator = args =>
                 {
-                    var asked = args.Outcome.Exception switch
-                    {
-                        EmbeddingRateLimitedException e => e.RetryAfter,
-                        EmbeddingTransientException e => e.RetryAfter,
-                        _ => null,
-                    };
+                    var asked = AskedWait(args.Outcome.Exception);
                     return ValueTask.FromResult(asked is { } wait ? (TimeSpan?)Cap(wait) : null);
                 },
                 OnRetry = args =>
@@ -154,6 +153,16 @@ internal sealed class EmbeddingTransport : IDisposable
     }
 
     private TimeSpan Cap(TimeSpan wait) => wait > _options.MaxRetryAfter ? _options.MaxRetryAfter : wait;
+
+    /// <summary>The provider's wait as the caller sees it: passed through, bounded only against absurd values.</summary>
+    private static TimeSpan Bound(TimeSpan wait) => wait > MaxPassedWait ? MaxPassedWait : wait;
+
+    private static TimeSpan? AskedWait(Exception? exception) => exception switch
+    {
+        EmbeddingRateLimitedException e => e.RetryAfter,
+        EmbeddingTransientException e => e.RetryAfter,
+        _ => null,
+    };
 
     private async ValueTask<ParsedResponse> AttemptAsync(AttemptState state, CancellationToken cancellationToken)
     {
@@ -218,7 +227,7 @@ internal sealed class EmbeddingTransport : IDisposable
             }
 
             var retryAfter = RetryAfterParser.Read(response.Headers, _timeProvider.GetUtcNow());
-            throw ProviderErrors.FromStatus(info, bodySpan, retryAfter is { } wait ? Cap(wait) : null,
+            throw ProviderErrors.FromStatus(info, bodySpan, retryAfter is { } wait ? Bound(wait) : null,
                 state.BatchOffset, state.Destination.Length, _options.ApiKey);
         }
         finally

@@ -82,29 +82,57 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
             tasks.Add(SendBatchAsync(itemArray, vectors, offset, Math.Min(batch, itemArray.Length - offset), model, dimensions, extra, usage, cancellationToken));
         }
 
-        await Task.WhenAll(tasks).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (EmbeddingBadInputException e) when (e.InputIndex is int item && item >= 0 && item < owner.Count)
+        {
+            // The provider names a request item (a text, an image, a frame); the caller's input is the one it belongs to.
+            throw new EmbeddingBadInputException($"{e.Message} (request item {item} is part of input {owner[item]})", owner[item], e)
+            {
+                Provider = e.Provider,
+                Model = e.Model,
+                StatusCode = e.StatusCode,
+                ProviderMessage = e.ProviderMessage,
+                RequestId = e.RequestId,
+            };
+        }
 
         var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Length);
         var createdAt = _transport.TimeProvider.GetUtcNow();
         var modelId = usage.Model ?? model;
         var next = 0;
+        Dictionary<int, string>? unusable = null;
         for (var i = 0; i < inputs.Length; i++)
         {
             var first = vectors[next]!;
             var combined = first;
             var parts = 1;
+            var bad = EmbeddingResponseParser.IsUnusable(first);
             while (next + parts < owner.Count && owner[next + parts] == i)
             {
+                bad |= EmbeddingResponseParser.IsUnusable(vectors[next + parts]);
                 if (parts == 1)
                 {
                     combined = (float[])first.Clone();
                 }
 
-                System.Numerics.Tensors.TensorPrimitives.Add(combined, vectors[next + parts]!, combined);
+                if (!bad)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Add(combined, vectors[next + parts]!, combined);
+                }
+
                 parts++;
             }
 
-            if (parts > 1)
+            if (bad)
+            {
+                // Any item of the input came back unusable: the input fails, the other inputs keep their vectors.
+                (unusable ??= [])[i] = EmbeddingResponseParser.UnusableProblem;
+                combined = EmbeddingResponseParser.Unusable;
+            }
+            else if (parts > 1)
             {
                 VectorMath.Normalize(combined);
             }
@@ -114,7 +142,7 @@ internal sealed class OpenAICompatibleMultimodalEmbeddingGenerator : IMultimodal
         }
 
         result.Usage = new UsageDetails { InputTokenCount = usage.PromptTokens, TotalTokenCount = usage.TotalTokens };
-        return result;
+        return unusable is null ? result : throw OpenAICompatibleTextEmbeddingGenerator.PartialResult(_options, model, result, unusable);
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)

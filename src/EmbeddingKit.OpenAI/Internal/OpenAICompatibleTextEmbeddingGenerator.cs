@@ -75,13 +75,19 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         var createdAt = _transport.TimeProvider.GetUtcNow();
         var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Length);
         var modelId = usage.Model ?? model;
-        foreach (var vector in vectors)
+        Dictionary<int, string>? unusable = null;
+        for (var i = 0; i < vectors.Length; i++)
         {
-            result.Add(new Embedding<float>(vector!) { ModelId = modelId, CreatedAt = createdAt });
+            if (EmbeddingResponseParser.IsUnusable(vectors[i]))
+            {
+                (unusable ??= [])[i] = EmbeddingResponseParser.UnusableProblem;
+            }
+
+            result.Add(new Embedding<float>(vectors[i]!) { ModelId = modelId, CreatedAt = createdAt });
         }
 
         result.Usage = new UsageDetails { InputTokenCount = usage.PromptTokens, TotalTokenCount = usage.TotalTokens };
-        return result;
+        return unusable is null ? result : throw PartialResult(_options, model, result, unusable);
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)
@@ -155,6 +161,21 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         var parsed = await _transport.SendAsync(body.WrittenMemory, vectors.AsMemory(offset, count), offset, model, dimensions, cancellationToken)
             .ConfigureAwait(false);
         usage.Add(parsed);
+    }
+
+    /// <summary>The usable vectors of a response with unusable ones, and the unusable inputs by index.</summary>
+    internal static EmbeddingPartialResultException PartialResult(
+        OpenAICompatibleEmbeddingOptions options, string model, IReadOnlyList<Embedding<float>> embeddings, Dictionary<int, string> unusable)
+    {
+        var kept = embeddings.Select((e, i) => unusable.ContainsKey(i) ? null : e).ToArray();
+        var indexes = string.Join(", ", unusable.Keys.Order().Take(10));
+        return new EmbeddingPartialResultException(
+            $"Embedding provider '{options.ProviderName}', model '{model}': unusable response for {unusable.Count} of {embeddings.Count} inputs (index {indexes}): {EmbeddingResponseParser.UnusableProblem}; the other vectors are usable.",
+            kept, unusable)
+        {
+            Provider = options.ProviderName,
+            Model = model,
+        };
     }
 
     private static int EstimateBodySize(string[] inputs, int offset, int count)

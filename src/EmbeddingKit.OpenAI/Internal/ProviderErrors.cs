@@ -14,7 +14,7 @@ internal static partial class ProviderErrors
     public static EmbeddingProviderException FromStatus(
         in ProviderCallInfo info, ReadOnlySpan<byte> body, TimeSpan? retryAfter, int batchOffset, int batchCount, string? apiKey)
     {
-        var providerMessage = Redact(ExtractMessage(body), apiKey);
+        var providerMessage = Redact(ExtractMessage(body, out var param), apiKey);
         var code = (int)(info.StatusCode ?? 0);
         var text = info.Describe(string.IsNullOrEmpty(providerMessage) ? "request failed" : providerMessage);
         switch (code)
@@ -25,8 +25,16 @@ internal static partial class ProviderErrors
             case >= 500:
                 return new EmbeddingTransientException(text) { Provider = info.Provider, Model = info.Model, StatusCode = info.StatusCode, RequestId = info.RequestId, ProviderMessage = providerMessage, RetryAfter = retryAfter };
             case 400:
-            case 413:
             case 422:
+                if (NamedInputIndex(providerMessage, batchOffset, batchCount) is null && RejectsRequest(providerMessage, param))
+                {
+                    // Not an input's fault: a request field or the model's settings. Retrying or bisecting cannot help.
+                    return new EmbeddingConfigurationException(info.Describe($"the request was rejected, not an input: {providerMessage}"))
+                    { Provider = info.Provider, Model = info.Model, StatusCode = info.StatusCode, RequestId = info.RequestId, ProviderMessage = providerMessage };
+                }
+
+                return new EmbeddingBadInputException(text, FindInputIndex(providerMessage, batchOffset, batchCount)) { Provider = info.Provider, Model = info.Model, StatusCode = info.StatusCode, RequestId = info.RequestId, ProviderMessage = providerMessage };
+            case 413:
                 return new EmbeddingBadInputException(text, FindInputIndex(providerMessage, batchOffset, batchCount)) { Provider = info.Provider, Model = info.Model, StatusCode = info.StatusCode, RequestId = info.RequestId, ProviderMessage = providerMessage };
             case 401:
             case 403:
@@ -61,8 +69,12 @@ internal static partial class ProviderErrors
 
     /// <summary>Best-effort provider message: <c>error.message</c>, <c>error</c>, <c>message</c> or <c>detail</c> of a
     /// JSON body; the title of an HTML page; otherwise the start of the text.</summary>
-    public static string? ExtractMessage(ReadOnlySpan<byte> body)
+    public static string? ExtractMessage(ReadOnlySpan<byte> body) => ExtractMessage(body, out _);
+
+    /// <summary>The provider message, and the OpenAI-style <c>error.param</c> (the request field at fault) when given.</summary>
+    public static string? ExtractMessage(ReadOnlySpan<byte> body, out string? param)
     {
+        param = null;
         if (body.IsEmpty)
         {
             return null;
@@ -77,6 +89,11 @@ internal static partial class ProviderErrors
                 var root = document.RootElement;
                 if (root.TryGetProperty("error", out var error))
                 {
+                    if (error.ValueKind == JsonValueKind.Object && error.TryGetProperty("param", out var field) && field.ValueKind == JsonValueKind.String)
+                    {
+                        param = Limit(field.GetString()!);
+                    }
+
                     if (error.ValueKind == JsonValueKind.Object && error.TryGetProperty("message", out var message))
                     {
                         return Limit(message.ToString());
@@ -119,13 +136,12 @@ internal static partial class ProviderErrors
         return text.Replace(apiKey, "***", StringComparison.Ordinal);
     }
 
-    internal static int? FindInputIndex(string? message, int batchOffset, int batchCount)
-    {
-        if (batchCount == 1)
-        {
-            return batchOffset;
-        }
+    internal static int? FindInputIndex(string? message, int batchOffset, int batchCount) =>
+        batchCount == 1 ? batchOffset : NamedInputIndex(message, batchOffset, batchCount);
 
+    /// <summary>The input the provider's message names (<c>input[3]</c>, <c>index 3</c>), offset into the caller's list.</summary>
+    internal static int? NamedInputIndex(string? message, int batchOffset, int batchCount)
+    {
         if (message is null)
         {
             return null;
@@ -140,7 +156,22 @@ internal static partial class ProviderErrors
         return null;
     }
 
+    /// <summary>Whether a 400 that names no input rejects the request itself: the provider names a request field other
+    /// than <c>input</c> (OpenAI's <c>error.param</c>), or says that a field or setting is unknown or unsupported.</summary>
+    internal static bool RejectsRequest(string? message, string? param)
+    {
+        if (!string.IsNullOrWhiteSpace(param))
+        {
+            return !param.StartsWith("input", StringComparison.OrdinalIgnoreCase);
+        }
+
+        return message is not null && RequestFieldRegex().IsMatch(message);
+    }
+
     private static string Limit(string text) => text.Length <= MaxMessageLength ? text : text[..MaxMessageLength] + "…";
+
+    [GeneratedRegex(@"unrecognized request argument|unknown (?:field|parameter|argument)|extra (?:inputs|fields) are not permitted|(?:does not|doesn't) support (?:specifying )?(?:dimensions|output_dimension|encoding_format|input_type|the '?\w+'? (?:parameter|field))|\b(?:dimensions|output_dimension|encoding_format|input_type)\b.*\b(?:not supported|unsupported|invalid|must be)", RegexOptions.IgnoreCase, 100)]
+    private static partial Regex RequestFieldRegex();
 
     [GeneratedRegex(@"<title>(.*?)</title>", RegexOptions.IgnoreCase | RegexOptions.Singleline, 100)]
     private static partial Regex TitleRegex();

@@ -232,7 +232,7 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
         var delays = new double[count];
         for (var i = 0; i < count; i++)
         {
-            var failure = failures[i];
+            var failure = WithLongWaitAsPause(failures[i]);
             ids[i] = failure.Task.Id;
             tokens[i] = failure.Task.LeaseToken;
             generations[i] = failure.Task.Generation;
@@ -386,6 +386,7 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
                 Dead = reader.GetInt64(6),
                 OldestAge = reader.IsDBNull(7) ? null : TimeSpan.FromSeconds(reader.GetDouble(7)),
                 PausedUntil = reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
+                PauseReason = reader.IsDBNull(9) ? null : reader.GetString(9),
             });
         }
 
@@ -430,13 +431,27 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
 
     private static string DefaultWorkerId { get; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 
+    /// <summary>A provider that asks to wait longer than <see cref="PostgresTaskQueueOptions.MaxRateLimitDelay"/> (a
+    /// daily quota) is not asked again every few minutes: the model is paused until then, the reason shown in status.</summary>
+    private TaskFailure WithLongWaitAsPause(TaskFailure failure) =>
+        failure is { Kind: TaskFailureKind.RateLimited, RetryAfter: { } wait } && wait > _options.MaxRateLimitDelay
+            ? failure with
+            {
+                Kind = TaskFailureKind.Configuration,
+                RetryAfter = Clamp(wait, _options.MaxModelPauseDuration),
+                Error = $"Rate limited: the provider asks to wait {wait}, longer than MaxRateLimitDelay ({_options.MaxRateLimitDelay}); the model is paused until then (at most MaxModelPauseDuration, {_options.MaxModelPauseDuration}). {failure.Error}",
+            }
+            : failure;
+
     private TimeSpan DelayFor(TaskFailure failure) => failure.Kind switch
     {
         TaskFailureKind.RateLimited => Clamp(failure.RetryAfter ?? _options.DefaultRateLimitDelay, _options.MaxRateLimitDelay),
-        TaskFailureKind.Configuration => Clamp(failure.RetryAfter ?? _options.ModelPauseDuration, _options.BackoffMax),
+        TaskFailureKind.Configuration => Clamp(failure.RetryAfter ?? _options.ModelPauseDuration, Max(_options.BackoffMax, _options.MaxModelPauseDuration)),
         TaskFailureKind.Retryable => TaskBackoff.Delay(failure.Task.Attempts, _options, _random.NextDouble()),
         _ => TimeSpan.Zero,
     };
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static TimeSpan Clamp(TimeSpan value, TimeSpan max) => value < TimeSpan.Zero ? TimeSpan.Zero : value > max ? max : value;
 
@@ -671,7 +686,8 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             ),
             paused AS (
                 INSERT INTO {_pauses} AS p (model, paused_until, reason)
-                SELECT DISTINCT ON (model) model, now() + make_interval(secs => $8), error FROM owned WHERE kind = 2
+                SELECT DISTINCT ON (model) model, now() + make_interval(secs => greatest($8, delay_s)), error
+                FROM owned WHERE kind = 2 ORDER BY model, delay_s DESC
                 ON CONFLICT (model) DO UPDATE SET
                     paused_until = greatest(p.paused_until, excluded.paused_until), reason = excluded.reason, paused_at = now()
             )
@@ -750,9 +766,9 @@ public sealed class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue, IEmbedding
             SELECT coalesce(o.entity_type, d.entity_type), coalesce(o.model, d.model),
                    coalesce(o.ready, 0), coalesce(o.scheduled, 0), coalesce(o.running, 0), coalesce(o.lease_expired, 0),
                    coalesce(d.dead, 0), o.oldest_s,
-                   (SELECT p.paused_until FROM {_pauses} p
-                    WHERE p.model = coalesce(o.model, d.model) AND p.paused_until > now())
+                   p.paused_until, p.reason
             FROM outstanding o FULL JOIN dead d ON o.entity_type = d.entity_type AND o.model = d.model
+            LEFT JOIN {_pauses} p ON p.model = coalesce(o.model, d.model) AND p.paused_until > now()
             ORDER BY 1, 2
             """;
 

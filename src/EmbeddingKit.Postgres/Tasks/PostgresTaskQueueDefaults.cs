@@ -23,4 +23,7 @@ public static class PostgresTaskQueueDefaults
 
     /// <summary>5 minutes.</summary>
     public static readonly TimeSpan ModelPauseDuration = TimeSpan.FromMinutes(5);
+
+    /// <summary>1 day.</summary>
+    public static readonly TimeSpan MaxModelPauseDuration = TimeSpan.FromDays(1);
 }

@@ -21,6 +21,11 @@ public sealed class PostgresTaskQueueOptions
     /// <summary>Gets or sets how long a model is paused after a configuration error. Default 5 minutes.</summary>
     public TimeSpan ModelPauseDuration { get; set; } = PostgresTaskQueueDefaults.ModelPauseDuration;
 
+    /// <summary>Gets or sets the longest pause for a provider that asks to wait longer than
+    /// <see cref="MaxRateLimitDelay"/> (a daily quota's <c>Retry-After</c>): the model is paused until then, at most this
+    /// long. Default 1 day.</summary>
+    public TimeSpan MaxModelPauseDuration { get; set; } = PostgresTaskQueueDefaults.MaxModelPauseDuration;
+
     /// <summary>Gets or sets the longest stored error text; longer errors are cut. Default 2,000 characters.</summary>
     public int MaxErrorLength { get; set; } = PostgresTaskQueueDefaults.MaxErrorLength;
 
@@ -33,6 +38,7 @@ public sealed class PostgresTaskQueueOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(DefaultRateLimitDelay, TimeSpan.Zero, nameof(DefaultRateLimitDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRateLimitDelay, DefaultRateLimitDelay, nameof(MaxRateLimitDelay));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ModelPauseDuration, TimeSpan.Zero, nameof(ModelPauseDuration));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxModelPauseDuration, MaxRateLimitDelay, nameof(MaxModelPauseDuration));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxErrorLength, 100, nameof(MaxErrorLength));
     }
 }

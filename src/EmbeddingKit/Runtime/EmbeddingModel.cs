@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using Microsoft.Extensions.AI;
 
 namespace EmbeddingKit.Runtime;
@@ -59,6 +61,40 @@ public sealed class EmbeddingModel
     /// <summary>Gets the storage target (for the reference pgvector storage: the table), or null for the storage's
     /// default for these dimensions.</summary>
     public string? StorageTarget { get; init; }
+
+    /// <summary>Gets what, besides the document, determines a stored vector (see <see cref="Storage.ContentHash"/>):
+    /// the document prefix, the document options, the provider model id and dimensions the generator reports, and the
+    /// configured dimensions. Computed once.</summary>
+    internal string Fingerprint => _fingerprint ??= BuildFingerprint();
+
+    private string? _fingerprint;
+
+    private string BuildFingerprint()
+    {
+        var metadata = Generator.GetService<EmbeddingGeneratorMetadata>();
+        var text = new StringBuilder();
+        Append(text, "prefix", DocumentPrefix);
+        Append(text, "dimensions", Dimensions.ToString(CultureInfo.InvariantCulture));
+        Append(text, "provider", metadata?.ProviderName);
+        Append(text, "provider-model", metadata?.DefaultModelId);
+        Append(text, "provider-dimensions", metadata?.DefaultModelDimensions?.ToString(CultureInfo.InvariantCulture));
+        Append(text, "options-model", DocumentOptions?.ModelId);
+        Append(text, "options-dimensions", DocumentOptions?.Dimensions?.ToString(CultureInfo.InvariantCulture));
+        foreach (var (key, value) in (DocumentOptions?.AdditionalProperties ?? []).OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            Append(text, "option:" + key, Convert.ToString(value, CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
+
+        static void Append(StringBuilder text, string name, string? value)
+        {
+            if (value is not null)
+            {
+                text.Append(name).Append('=').Append(value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('\n');
+            }
+        }
+    }
 
     /// <summary>Gets whether new tasks are enqueued for this model by default (dual-write during a rollout). Default true.</summary>
     public bool WriteByDefault { get; init; } = true;

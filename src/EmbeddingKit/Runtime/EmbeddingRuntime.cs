@@ -166,8 +166,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                var hash = ContentHash.Compute(model.Name, document.Content!);
-                if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+                var hash = ContentHash.Compute(model, document.Content!);
+                if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
                 {
                     unchanged.Add(task);
                 }
@@ -243,8 +243,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            var hash = ContentHash.Compute(model.Name, input);
-            if (stored.TryGetValue(task.EntityId, out var state) && state.ContentHash.AsSpan().SequenceEqual(hash))
+            var hash = ContentHash.Compute(model, input);
+            if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, input)))
             {
                 unchanged.Add(task);
             }
@@ -354,12 +354,91 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         }
     }
 
-    /// <summary>Embeds one provider-sized chunk; on a rejected input, splits the chunk until the input is found.</summary>
+    /// <summary>Embeds one provider-sized chunk and isolates what fails: an input the provider names fails alone; a
+    /// rejection that names no input is bisected, unless both halves fail with the same error (then the request itself
+    /// was rejected, not an input, and the model is paused instead of dead-lettering innocent tasks).</summary>
     private async Task EmbedAsync<TInput>(
         EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
         IReadOnlyList<Pending<TInput>> chunk, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
     {
-        GeneratedEmbeddings<Embedding<float>> embeddings;
+        var error = await TryEmbedAsync(model, generator, options, chunk, records, outcome, cancellationToken).ConfigureAwait(false);
+        if (error is not null)
+        {
+            await IsolateAsync(model, generator, options, chunk, error, records, outcome, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task IsolateAsync<TInput>(
+        EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
+        IReadOnlyList<Pending<TInput>> chunk, Exception error, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        if (error is EmbeddingBadInputException { InputIndex: int index } && index >= 0 && index < chunk.Count)
+        {
+            outcome.Fail(chunk[index].Task, TaskFailureKind.Permanent, Describe(error));
+            var rest = chunk.Where((_, i) => i != index).ToList();
+            if (rest.Count > 0)
+            {
+                await EmbedAsync(model, generator, options, rest, records, outcome, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (!ProviderFailure.IsUnlocatedInputError(error))
+        {
+            var (kind, retryAfter) = ProviderFailure.Classify(error);
+            LogProviderFailed(_logger, model.Name, chunk.Count, kind, Describe(error));
+            outcome.Fail(chunk.Select(d => d.Task), kind, Describe(error), retryAfter);
+            return;
+        }
+
+        if (chunk.Count == 1)
+        {
+            outcome.Fail(chunk[0].Task, TaskFailureKind.Permanent, Describe(error));
+            return;
+        }
+
+        // The provider rejected the batch without saying which input: try each half. The same error on two disjoint
+        // halves is the request being rejected (an unsupported parameter, a model without dimensions), not an input.
+        var first = chunk.Take(chunk.Count / 2).ToList();
+        var second = chunk.Skip(first.Count).ToList();
+        var firstError = await TryEmbedAsync(model, generator, options, first, records, outcome, cancellationToken).ConfigureAwait(false);
+        if (firstError is not null && ProviderFailure.IsUnlocatedInputError(firstError) && ProviderFailure.SameError(firstError, error))
+        {
+            var secondError = await TryEmbedAsync(model, generator, options, second, records, outcome, cancellationToken).ConfigureAwait(false);
+            if (secondError is not null && ProviderFailure.IsUnlocatedInputError(secondError) && ProviderFailure.SameError(secondError, error))
+            {
+                var message = $"The provider rejected the request, not an input (the same error for two disjoint halves of {chunk.Count} inputs); the model is paused until its configuration is fixed. {Describe(error)}";
+                LogProviderFailed(_logger, model.Name, chunk.Count, TaskFailureKind.Configuration, message);
+                outcome.Fail(chunk.Select(d => d.Task), TaskFailureKind.Configuration, message);
+                return;
+            }
+
+            await IsolateAsync(model, generator, options, first, firstError, records, outcome, cancellationToken).ConfigureAwait(false);
+            if (secondError is not null)
+            {
+                await IsolateAsync(model, generator, options, second, secondError, records, outcome, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (firstError is not null)
+        {
+            await IsolateAsync(model, generator, options, first, firstError, records, outcome, cancellationToken).ConfigureAwait(false);
+        }
+
+        await EmbedAsync(model, generator, options, second, records, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One generator call: stores what it returns (usable vectors of a partial result too) and returns the
+    /// exception, if any, for <see cref="IsolateAsync"/>.</summary>
+    private static async Task<Exception?> TryEmbedAsync<TInput>(
+        EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
+        IReadOnlyList<Pending<TInput>> chunk, ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Embedding<float>?> embeddings;
+        IReadOnlyDictionary<int, string>? invalid = null;
         var started = Stopwatch.GetTimestamp();
         using (var activity = EmbeddingKitDiagnostics.ActivitySource.StartActivity("embeddingkit.embed"))
         {
@@ -370,41 +449,18 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 EmbeddingKitDiagnostics.ProviderInputs.Add(chunk.Count, new KeyValuePair<string, object?>("model", model.Name));
                 embeddings = await generator.GenerateAsync(chunk.Select(d => d.Input), options, cancellationToken).ConfigureAwait(false);
             }
-            catch (EmbeddingBadInputException e) when (e.InputIndex is int index && index >= 0 && index < chunk.Count)
-            {
-                outcome.Fail(chunk[index].Task, TaskFailureKind.Permanent, Describe(e));
-                var rest = chunk.Where((_, i) => i != index).ToList();
-                if (rest.Count > 0)
-                {
-                    await EmbedAsync(model, generator, options, rest, records, outcome, cancellationToken).ConfigureAwait(false);
-                }
-
-                return;
-            }
-            catch (Exception e) when (e is EmbeddingBadInputException or ArgumentException)
-            {
-                if (chunk.Count == 1)
-                {
-                    outcome.Fail(chunk[0].Task, TaskFailureKind.Permanent, Describe(e));
-                    return;
-                }
-
-                // The provider rejected the batch without saying which input: bisect.
-                var half = chunk.Count / 2;
-                await EmbedAsync(model, generator, options, chunk.Take(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
-                await EmbedAsync(model, generator, options, chunk.Skip(half).ToList(), records, outcome, cancellationToken).ConfigureAwait(false);
-                return;
-            }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 throw;
             }
+            catch (EmbeddingPartialResultException e) when (e.Embeddings.Count == chunk.Count)
+            {
+                embeddings = e.Embeddings;
+                invalid = e.InvalidInputs;
+            }
             catch (Exception e)
             {
-                var (kind, retryAfter) = Classify(e);
-                LogProviderFailed(_logger, model.Name, chunk.Count, kind, Describe(e));
-                outcome.Fail(chunk.Select(d => d.Task), kind, Describe(e), retryAfter);
-                return;
+                return e;
             }
             finally
             {
@@ -412,6 +468,14 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
         }
 
+        Collect(model, chunk, embeddings, invalid, records, outcome);
+        return null;
+    }
+
+    private static void Collect<TInput>(
+        EmbeddingModel model, IReadOnlyList<Pending<TInput>> chunk, IReadOnlyList<Embedding<float>?> embeddings, IReadOnlyDictionary<int, string>? invalid,
+        ConcurrentBag<(EmbeddingTask, EmbeddingRecord)> records, OutcomeBuilder outcome)
+    {
         if (embeddings.Count != chunk.Count)
         {
             outcome.Fail(chunk.Select(d => d.Task), TaskFailureKind.Retryable, $"Model '{model.Name}' returned {embeddings.Count} embeddings for {chunk.Count} inputs.");
@@ -420,8 +484,15 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
         for (var i = 0; i < chunk.Count; i++)
         {
-            var vector = embeddings[i].Vector.Span;
             var task = chunk[i].Task;
+            if (embeddings[i] is not { } embedding)
+            {
+                var problem = invalid?.GetValueOrDefault(i) ?? "no vector";
+                outcome.Fail(task, TaskFailureKind.Permanent, $"Model '{model.Name}' returned an unusable vector for input {i} ({task.EntityType} '{task.EntityId}'): {problem}.");
+                continue;
+            }
+
+            var vector = embedding.Vector.Span;
             if (vector.Length != model.Dimensions)
             {
                 outcome.Fail(chunk.Skip(i).Select(d => d.Task), TaskFailureKind.Configuration, $"Model '{model.Name}' returned {vector.Length} dimensions; {model.Dimensions} are configured.");
@@ -435,7 +506,8 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             catch (InvalidVectorException e)
             {
-                outcome.Fail(task, TaskFailureKind.Retryable, $"Model '{model.Name}' returned an unusable vector for {task.EntityType} '{task.EntityId}': {e.Message}");
+                // The provider's answer for this input: repeating it is not expected to help, and it must not hold up the rest.
+                outcome.Fail(task, TaskFailureKind.Permanent, $"Model '{model.Name}' returned an unusable vector for input {i} ({task.EntityType} '{task.EntityId}'): {e.Message}");
                 continue;
             }
 
@@ -443,13 +515,11 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         }
     }
 
-    private static (TaskFailureKind Kind, TimeSpan? RetryAfter) Classify(Exception e) => e switch
-    {
-        EmbeddingRateLimitedException limited => (TaskFailureKind.RateLimited, limited.RetryAfter),
-        EmbeddingConfigurationException => (TaskFailureKind.Configuration, null),
-        EmbeddingResponseException { Retryable: false } => (TaskFailureKind.Configuration, null),
-        _ => (TaskFailureKind.Retryable, null),
-    };
+    /// <summary>Whether the stored vector is for this content: the hash matches, or the row was written by an earlier
+    /// version with the text-only hash and the text is the same (its configuration was never recorded, so it is
+    /// trusted once rather than re-embedding every existing row on upgrade; its next real change stores the full hash).</summary>
+    private static bool Unchanged(StoredEmbeddingState state, byte[] hash, Func<byte[]> legacyHash) =>
+        state.ContentHash.AsSpan().SequenceEqual(hash) || state.ContentHash.AsSpan().SequenceEqual(legacyHash());
 
     private static string? Validate(string text)
     {

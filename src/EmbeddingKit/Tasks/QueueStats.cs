@@ -30,6 +30,9 @@ public sealed record QueueStats
     /// <summary>Gets whether the model is paused after a configuration error, and until when.</summary>
     public DateTimeOffset? PausedUntil { get; init; }
 
+    /// <summary>Gets why the model is paused (the provider's message, or the wait it asked for), while it is.</summary>
+    public string? PauseReason { get; init; }
+
     /// <summary>Gets the total outstanding (not dead) tasks.</summary>
     public long Outstanding => Ready + Scheduled + Running + LeaseExpired;
 }

@@ -43,7 +43,7 @@ public sealed class HostileInputTests(PostgresServer server)
     {
         // A 10 MB document is cut to the model's token limit by the client (OverlongInputPolicy.Truncate); the request
         // timeout leaves room for tokenizing it on a loaded machine.
-        await using var stack = await FaultStack.CreateAsync(server, o => { o.MaxTokensPerInput = 8_191; o.RequestTimeout = TimeSpan.FromSeconds(20); o.TotalTimeout = TimeSpan.FromSeconds(60); }, Ct);
+        await using var stack = await FaultStack.CreateAsync(server, o => { o.MaxTokensPerInput = 8_191; o.RequestTimeout = TimeSpan.FromSeconds(20); o.TotalTimeout = TimeSpan.FromSeconds(60); }, cancellationToken: Ct);
         var hostile = new Dictionary<int, (string Text, string Expected)>
         {
             [1] = ("text with a NUL \0 inside", "NUL"),
@@ -92,8 +92,9 @@ public sealed class HostileInputTests(PostgresServer server)
         // Lone surrogates are a documented replacement, not an error: the text is sent and hashed with U+FFFD in their
         // place (what UTF-8 encoding does), so the stored hash is that of the document and a re-run is a no-op.
         var states = await stack.Storage.GetStatesAsync(FaultStack.EntityType, FaultStack.Model, ["d4", "d5"], Ct);
-        Assert.Equal(ContentHash.Compute(FaultStack.Model, hostile[4].Text), states["d4"].ContentHash);
-        Assert.Equal(ContentHash.Compute(FaultStack.Model, "lone surrogate \ufffd here"), states["d4"].ContentHash);
+        var model = stack.Runtime.Registry.Get(FaultStack.Model);
+        Assert.Equal(ContentHash.Compute(model, hostile[4].Text), states["d4"].ContentHash);
+        Assert.Equal(ContentHash.Compute(model, "lone surrogate \ufffd here"), states["d4"].ContentHash);
         await stack.Generator.GenerateAsync(["x \ud800 y"], cancellationToken: Ct);
         Assert.Contains("x \\uFFFD y", stack.Provider.LastRequestBody, StringComparison.Ordinal);
         Assert.Equal(0, await stack.CountAsync("SELECT count(*) FROM {tasks}", Ct));

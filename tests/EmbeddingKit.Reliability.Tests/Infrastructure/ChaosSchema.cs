@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using EmbeddingKit.OpenAI;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tasks;
+using EmbeddingKit.Runtime;
 using EmbeddingKit.Storage;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
@@ -198,6 +200,17 @@ public sealed class ChaosSchema : IAsyncDisposable
         var stale = 0L;
         var missing = 0L;
         var lost = 0L;
+
+        // The content hash covers what determines the vector, so the check hashes with the model as the workers'
+        // `--provider openai-compatible --model m --dimensions 16` build it (no request is sent).
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
+        {
+            BaseUrl = Provider.BaseUrl,
+            Model = Model,
+            Dimensions = Dimensions,
+            ProviderName = "openai-compatible",
+        });
+        var workerModel = new EmbeddingModel(Model, Dimensions, generator);
         await using (var command = DataSource.CreateCommand(
             $"""
             SELECT d.id, d.text, v.content_hash,
@@ -223,7 +236,7 @@ public sealed class ChaosSchema : IAsyncDisposable
                 }
 
                 vectors++;
-                var expected = ContentHash.Compute(Model, reader.GetString(1));
+                var expected = ContentHash.Compute(workerModel, reader.GetString(1));
                 if (!expected.AsSpan().SequenceEqual(reader.GetFieldValue<byte[]>(2)))
                 {
                     stale++;

@@ -26,7 +26,7 @@ public sealed class FaultStack : IAsyncDisposable
 
     private readonly ILoggerFactory _loggers;
 
-    private FaultStack(NpgsqlDataSource dataSource, string schema, FakeEmbeddingServer provider, RecordingLoggerProvider logs, ILoggerFactory loggers, IEmbeddingGenerator<string, Embedding<float>> generator)
+    private FaultStack(NpgsqlDataSource dataSource, string schema, FakeEmbeddingServer provider, RecordingLoggerProvider logs, ILoggerFactory loggers, IEmbeddingGenerator<string, Embedding<float>> generator, int batchSize)
     {
         DataSource = dataSource;
         Schema = schema;
@@ -46,7 +46,7 @@ public sealed class FaultStack : IAsyncDisposable
         Queue = new RecordingQueue(PostgresQueue);
         Table = new EmbeddingTable(schema, Dimensions);
         var table = Table;
-        var registry = new EmbeddingModelRegistry(new EmbeddingModel(Model, Dimensions, generator) { BatchSize = 10, MaxConcurrentBatches = 4 });
+        var registry = new EmbeddingModelRegistry(new EmbeddingModel(Model, Dimensions, generator) { BatchSize = batchSize, MaxConcurrentBatches = 4 });
         Storage = new PgvectorEmbeddingStorage(dataSource, m => m == Model ? table : null) { TaskQueueSchema = schema };
         Runtime = new EmbeddingRuntime(registry, Documents, Storage, Queue, loggers.CreateLogger<EmbeddingRuntime>());
     }
@@ -73,7 +73,11 @@ public sealed class FaultStack : IAsyncDisposable
 
     public EmbeddingRuntime Runtime { get; }
 
-    public static async Task<FaultStack> CreateAsync(PostgresServer server, Action<OpenAICompatibleEmbeddingOptions>? configure = null, CancellationToken cancellationToken = default)
+    /// <summary>Creates the stack; <paramref name="generator"/> replaces EmbeddingKit's client (for example with the
+    /// Microsoft.Extensions.AI OpenAI client against the same fake provider).</summary>
+    public static async Task<FaultStack> CreateAsync(
+        PostgresServer server, Action<OpenAICompatibleEmbeddingOptions>? configure = null,
+        int batchSize = 10, Func<FakeEmbeddingServer, IEmbeddingGenerator<string, Embedding<float>>>? generator = null, CancellationToken cancellationToken = default)
     {
         var dataSource = await server.GetDataSourceAsync(cancellationToken);
         var schema = PostgresServer.NewSchemaName("rel");
@@ -103,8 +107,8 @@ public sealed class FaultStack : IAsyncDisposable
             MaxRetryAfter = TimeSpan.FromSeconds(1),
         };
         configure?.Invoke(options);
-        var generator = OpenAICompatibleEmbeddingGenerator.Create(options, logger: loggers.CreateLogger("EmbeddingKit.OpenAI"));
-        return new FaultStack(dataSource, schema, provider, logs, loggers, generator);
+        var client = generator?.Invoke(provider) ?? OpenAICompatibleEmbeddingGenerator.Create(options, logger: loggers.CreateLogger("EmbeddingKit.OpenAI"));
+        return new FaultStack(dataSource, schema, provider, logs, loggers, client, batchSize);
     }
 
     /// <summary>Adds documents and enqueues them.</summary>

@@ -75,6 +75,24 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
     /// <summary>Gets or sets the value of <see cref="RetryAfterHeaderName"/>; <see langword="null"/> sends none. Default <c>0</c>.</summary>
     public string? RetryAfterValue { get; set; } = "0";
 
+    /// <summary>Gets or sets a top-level request field the provider does not accept (for example <c>dimensions</c> on a
+    /// model without them): every request that sends it gets a 400 that rejects the request, not an input.
+    /// <see langword="null"/> (default) for none.</summary>
+    public string? RejectedField { get; set; }
+
+    /// <summary>Gets or sets the message of the <see cref="RejectedField"/> 400. Default, as OpenAI words it:
+    /// <c>Unsupported parameter: '{field}' is not supported with this model.</c></summary>
+    public string? RejectedFieldMessage { get; set; }
+
+    /// <summary>Gets or sets whether the <see cref="RejectedField"/> 400 names the field in <c>error.param</c> (as OpenAI
+    /// does). Default true; false for providers whose error says nothing machine-readable.</summary>
+    public bool RejectedFieldNamesParam { get; set; } = true;
+
+    /// <summary>Gets or sets a text that the provider refuses in an input: a request with an input (or multimodal text
+    /// item) containing it gets a 400 naming that item as <c>input[i]</c> (its position among the request's items).
+    /// <see langword="null"/> (default) for none.</summary>
+    public string? RejectedInputMarker { get; set; }
+
     /// <summary>Gets the number of requests received.</summary>
     public long RequestCount => Interlocked.Read(ref _requests);
 
@@ -254,6 +272,22 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
             return;
         }
 
+        if (RejectedField is { } field && canned is null && request.Fields.Contains(field))
+        {
+            await WaitForLatencyAsync(received, aborted).ConfigureAwait(false);
+            await WriteErrorAsync(context, 400, RejectedFieldMessage ?? $"Unsupported parameter: '{field}' is not supported with this model.", "invalid_request_error",
+                RejectedFieldNamesParam ? field : null).ConfigureAwait(false);
+            return;
+        }
+
+        if (RejectedInputMarker is { } marker && canned is null
+            && request.Texts.Select((t, i) => (t, i)).FirstOrDefault(x => x.t?.Contains(marker, StringComparison.Ordinal) == true) is { t: not null } rejected)
+        {
+            await WaitForLatencyAsync(received, aborted).ConfigureAwait(false);
+            await WriteErrorAsync(context, 400, $"Invalid 'input[{rejected.i}]': the input contains content this model refuses.", "invalid_request_error", "input").ConfigureAwait(false);
+            return;
+        }
+
         switch (fault)
         {
             case FakeFault.RateLimited:
@@ -396,12 +430,12 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
         }
     }
 
-    private static async Task WriteErrorAsync(HttpContext context, int status, string message, string type)
+    private static async Task WriteErrorAsync(HttpContext context, int status, string message, string type, string? param = null)
     {
         context.Response.Headers["x-request-id"] = "req_fake_" + status.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
         {
-            ["error"] = new Dictionary<string, object?> { ["message"] = message, ["type"] = type, ["param"] = null, ["code"] = type },
+            ["error"] = new Dictionary<string, object?> { ["message"] = message, ["type"] = type, ["param"] = param, ["code"] = type },
         });
         await WriteBodyAsync(context, status, "application/json", body).ConfigureAwait(false);
     }
@@ -482,11 +516,17 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
             }
         }
 
-        return new RequestShape(texts, images, model, format, texts.Count) { Dimensions = dimensions };
+        return new RequestShape(texts, images, model, format, texts.Count)
+        {
+            Dimensions = dimensions,
+            Fields = new HashSet<string>(root.EnumerateObject().Select(p => p.Name), StringComparer.Ordinal),
+        };
     }
 
     private sealed record RequestShape(IReadOnlyList<string?> Texts, IReadOnlyList<string?> Images, string? Model, string? EncodingFormat, int Count)
     {
         public int? Dimensions { get; init; }
+
+        public IReadOnlySet<string> Fields { get; init; } = new HashSet<string>(StringComparer.Ordinal);
     }
 }
