@@ -129,7 +129,7 @@ public sealed class PgvectorSearch
             var tx = transaction ?? ownTransaction;
             var filtered = options.EntityType is not null || options.EntityIds is not null;
             var path = options.Path;
-            long filteredRows = long.MaxValue;
+            long filteredRows = long.MaxValue; // at least this many rows pass the filter (exact when selective)
             if (filtered && path != SearchPath.Exact)
             {
                 (filteredRows, var selective) = await CountFilteredAsync(connection, tx, table, model, options, cancellationToken).ConfigureAwait(false);
@@ -210,7 +210,8 @@ public sealed class PgvectorSearch
     /// <c>hnsw.max_scan_tuples</c> (<c>M</c>). The filter is selective when <c>F ≤ rows × N / M</c> (and at most
     /// <see cref="VectorSearchDefaults.MaxExactFilterRows"/>): those rows are then scored exactly. <c>N</c> is the
     /// planner's estimate for the whole table (every model in it), an upper bound, so the count stays cheap: it stops at
-    /// that bound.
+    /// that bound, and the rows it returns are then a lower bound of the filtered rows. On a small table the bound is 0
+    /// and one row is counted: the scan can reach every row anyway.
     /// </summary>
     private async Task<(long Rows, bool Selective)> CountFilteredAsync(
         NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, string model, VectorSearchOptions options, CancellationToken cancellationToken)
@@ -224,7 +225,7 @@ public sealed class PgvectorSearch
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var rows = reader.GetInt64(0);
         var bound = reader.GetInt64(1);
-        return (rows <= bound ? rows : long.MaxValue, rows <= bound);
+        return (rows, rows <= bound);
     }
 
     private static List<string> Settings(VectorSearchOptions options, SearchPath path)
