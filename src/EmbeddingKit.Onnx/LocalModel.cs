@@ -35,10 +35,10 @@ public sealed record LocalModel
     public string Name { get; }
 
     /// <summary>Gets the ONNX graph.</summary>
-    public LocalModelFile Model { get; }
+    public LocalModelFile Model { get; init => field = value ?? throw new ArgumentNullException(nameof(value)); }
 
     /// <summary>Gets the WordPiece vocabulary.</summary>
-    public LocalModelFile Vocabulary { get; }
+    public LocalModelFile Vocabulary { get; init => field = value ?? throw new ArgumentNullException(nameof(value)); }
 
     /// <summary>Gets the pooling. Default <see cref="LocalModelPooling.Mean"/>.</summary>
     public LocalModelPooling Pooling { get; init; } = LocalModelPooling.Mean;
