@@ -85,6 +85,7 @@ internal static class EmbedCommand
 
             var dimensions = vectors[0].Length;
             var usage = generated.Usage;
+            var truncated = generated.AdditionalProperties?.TryGetValue(Onnx.LocalModel.TruncatedInputsProperty, out var cut) == true ? cut as int? : null;
             if (reporter.Json)
             {
                 JsonOutput.Write(new
@@ -93,11 +94,12 @@ internal static class EmbedCommand
                     dimensions,
                     embeddings = vectors,
                     usage = new { promptTokens = usage?.InputTokenCount, totalTokens = usage?.TotalTokenCount },
+                    truncatedInputs = truncated,
                 });
                 return 0;
             }
 
-            reporter.Line($"{model.Name} ({setup.Provider}): {vectors.Count} embedding(s) of {dimensions} dimensions{(usage?.TotalTokenCount is { } tokens ? $", {tokens} tokens" : "")}");
+            reporter.Line($"{model.Name} ({setup.Provider}): {vectors.Count} embedding(s) of {dimensions} dimensions{(usage?.TotalTokenCount is { } tokens ? $", {tokens} tokens" : "")}{(truncated is > 0 ? $", {truncated} input(s) cut at the model's token limit" : "")}");
             for (var i = 0; i < vectors.Count; i++)
             {
                 var head = string.Join(", ", vectors[i].Take(6).Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));
