@@ -32,7 +32,15 @@ public sealed record LocalModel
     }
 
     /// <summary>Gets the model name.</summary>
-    public string Name { get; }
+    public string Name
+    {
+        get;
+        init
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(value);
+            field = value;
+        }
+    }
 
     /// <summary>Gets the ONNX graph.</summary>
     public LocalModelFile Model { get; init => field = value ?? throw new ArgumentNullException(nameof(value)); }
