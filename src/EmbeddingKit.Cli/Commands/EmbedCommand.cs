@@ -85,7 +85,10 @@ internal static class EmbedCommand
 
             var dimensions = vectors[0].Length;
             var usage = generated.Usage;
-            var truncated = generated.AdditionalProperties?.TryGetValue(Onnx.LocalModel.TruncatedInputsProperty, out var cut) == true ? cut as int? : null;
+            // How many inputs the model cut at its token limit: a local model says; hashing never cuts; a remote provider
+            // does not say (null).
+            var truncated = generated.AdditionalProperties?.TryGetValue(Onnx.LocalModel.TruncatedInputsProperty, out var cut) == true ? cut as int?
+                : setup.IsHashing ? 0 : null;
             if (reporter.Json)
             {
                 JsonOutput.Write(new
