@@ -38,6 +38,11 @@ public sealed class DemoTests(PostgresServer server) : CliTest(server)
         Assert.Matches(@"24 documents \(a sample of [\d,]+\) from (apt package lists \(\d+ files?\))?(, )?(dpkg status)?", result.Out);
         Assert.DoesNotContain("_Packages", result.Out, StringComparison.Ordinal);
         Assert.Equal(24L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384 WHERE model = 'arctic-embed-xs'"));
+
+        // The demo's closing hint works as printed: search finds the active local model by name, no provider options.
+        var search = await RunAsync("search", "database server", "--entity-type", "debian-package", "--json");
+        Assert.True(search.ExitCode == 0, search.Error);
+        Assert.Equal("arctic-embed-xs", search.Json().GetProperty("model").GetString());
     }
 
     [Fact]
