@@ -13,8 +13,9 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
         var result = await Cli.RunAsync("embed", "first text", "second text", "--json");
 
         var json = result.Json();
-        Assert.Equal(["model", "dimensions", "embeddings", "usage"], json.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["model", "dimensions", "embeddings", "usage", "truncated_inputs"], json.EnumerateObject().Select(p => p.Name));
         Assert.Equal("hashing-384", json.GetProperty("model").GetString());
+        Assert.Equal(0, json.GetProperty("truncated_inputs").GetInt32());
         Assert.Equal(384, json.GetProperty("dimensions").GetInt32());
         var embeddings = json.GetProperty("embeddings");
         Assert.Equal(2, embeddings.GetArrayLength());
@@ -24,6 +25,42 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
 
         var single = (await Cli.RunAsync("embed", "second text", "--json")).Json();
         Assert.Equal(embeddings[1].GetRawText(), single.GetProperty("embeddings")[0].GetRawText());
+    }
+
+    [Fact]
+    public async Task Embed_LocalProvider_Json_CountsTheInputsCutAtTheTokenLimit()
+    {
+        var longText = string.Join(' ', Enumerable.Repeat("package descriptions are written by maintainers", 250));
+
+        var result = await Cli.RunAsync("embed", "a short text", longText, "--json", "--provider", "local", "--model", "all-minilm-l6-v2");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        var json = result.Json();
+        Assert.Equal("all-minilm-l6-v2", json.GetProperty("model").GetString());
+        Assert.Equal(384, json.GetProperty("dimensions").GetInt32());
+        Assert.Equal(1, json.GetProperty("truncated_inputs").GetInt32());
+        Assert.All(json.GetProperty("embeddings").EnumerateArray(), e => Assert.InRange(Norm(e), 0.995, 1.005));
+    }
+
+    [Fact]
+    public async Task Embed_LocalRetrievalModelAsQuery_UsesTheQueryPrefix()
+    {
+        var document = (await Cli.RunAsync("embed", "image editing", "--json", "--provider", "local")).Json();
+        var query = (await Cli.RunAsync("embed", "image editing", "--query", "--json", "--provider", "local")).Json();
+        var prefixed = (await Cli.RunAsync("embed", "Represent this sentence for searching relevant passages: image editing", "--json", "--provider", "local")).Json();
+
+        Assert.Equal("arctic-embed-xs", query.GetProperty("model").GetString());
+        Assert.NotEqual(document.GetProperty("embeddings")[0].GetRawText(), query.GetProperty("embeddings")[0].GetRawText());
+        Assert.Equal(prefixed.GetProperty("embeddings")[0].GetRawText(), query.GetProperty("embeddings")[0].GetRawText());
+    }
+
+    [Fact]
+    public async Task Embed_LocalProviderUnknownModel_NamesThePresets()
+    {
+        var result = await Cli.RunAsync("embed", "text", "--provider", "local", "--model", "bge-huge");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("arctic-embed-xs, all-minilm-l6-v2", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -62,7 +99,7 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
         var json = (await Cli.RunAsync("providers", "--json")).Json();
 
         var names = json.GetProperty("providers").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["hashing", "openai-compatible", "openai", "azure-openai", "deepinfra", "dashscope", "jina", "voyage", "mistral", "ollama", "vllm", "tei"], names);
+        Assert.Equal(["hashing", "local", "openai-compatible", "openai", "azure-openai", "deepinfra", "dashscope", "jina", "voyage", "mistral", "ollama", "vllm", "tei"], names);
         var voyage = json.GetProperty("providers").EnumerateArray().Single(p => p.GetProperty("name").GetString() == "voyage");
         Assert.Equal("output_dimension", voyage.GetProperty("dimensions_field").GetString());
         Assert.True(voyage.GetProperty("supports_dimensions").GetBoolean());

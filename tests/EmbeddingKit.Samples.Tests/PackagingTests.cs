@@ -17,7 +17,7 @@ namespace EmbeddingKit.Samples.Tests;
 /// </summary>
 public sealed partial class PackagingTests(PostgresServer server)
 {
-    private static readonly string[] Libraries = ["EmbeddingKit", "EmbeddingKit.OpenAI", "EmbeddingKit.Postgres", "EmbeddingKit.Hosting"];
+    private static readonly string[] Libraries = ["EmbeddingKit", "EmbeddingKit.OpenAI", "EmbeddingKit.Postgres", "EmbeddingKit.Hosting", "EmbeddingKit.Onnx"];
     private static readonly TimeSpan PackBound = TimeSpan.FromMinutes(15);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

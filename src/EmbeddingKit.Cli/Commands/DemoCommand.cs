@@ -12,21 +12,25 @@ internal static class DemoCommand
 {
     public const string EntityType = "debian-package";
 
+    /// <summary>The default sample with the hashing embedder or a remote provider.</summary>
     public const int DefaultLimit = 25_000;
+
+    /// <summary>The default sample with the local model (the default provider): keeps a first run on a 2-core machine
+    /// near a minute (measured, see docs/benchmarks.md, <c>local</c>).</summary>
+    public const int DefaultLocalLimit = 2_000;
 
     private static readonly string[] DefaultQueries = ["postgresql database server", "image editing", "python web framework"];
 
     public static Command Create()
     {
-        var limit = new Option<int>("--limit")
+        var limit = new Option<int?>("--limit")
         {
-            Description = "Packages to ingest (default 25,000: installed ones, then applications and tools, sampled evenly; 0 for all, about 63,000 on Debian bookworm, with a longer index build).",
-            DefaultValueFactory = _ => DefaultLimit,
+            Description = "Packages to ingest: installed ones, then applications and tools, sampled evenly (default 2,000 with the local model, 25,000 with --provider hashing or a remote provider; 0 for all, about 63,000 on Debian bookworm).",
         };
         var queries = new Option<string[]>("--query") { Description = "A search to run at the end (repeatable).", AllowMultipleArgumentsPerToken = false };
         var command = new Command(
             "demo",
-            "Offline end to end: start (or reuse) a local PostgreSQL with pgvector, migrate, ingest the descriptions of the Debian packages this machine knows, embed them with live progress (offline hashing embedder unless --base-url/--model are given), build the indexes and search.");
+            "Offline end to end: start (or reuse) a local PostgreSQL with pgvector, migrate, ingest the descriptions of the Debian packages this machine knows, embed them with live progress (the local retrieval model arctic-embed-xs unless --provider or --base-url say otherwise; --provider hashing is the fastest), build the indexes and search.");
         command.Options.Add(limit);
         command.Options.Add(queries);
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -35,17 +39,18 @@ internal static class DemoCommand
             var reporter = new Reporter(json: false);
             var total = Stopwatch.StartNew();
             var searches = parseResult.GetValue(queries) is { Length: > 0 } given ? given : DefaultQueries;
-            var sample = parseResult.GetValue(limit);
-            if (sample < 0)
+            var asked = parseResult.GetValue(limit);
+            if (asked < 0)
             {
                 throw new CliException("--limit must be 0 (all) or positive", 2);
             }
 
             var where = settings.Connection is null ? $"the local PostgreSQL in {LocalPostgres.DataDirectory} (provisioned on first run)" : "PostgreSQL at --connection";
-            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken, probeDimensions: true), _ => "ready");
+            await using var host = await reporter.StepAsync("1/7", $"starting {where}, migrating schema {settings.Schema}, loading the model", () => CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken, probeDimensions: true, defaultProvider: ModelSetup.Local), _ => "ready");
             var model = host.Model;
+            var sample = asked ?? (host.Setup!.Provider == ModelSetup.Local ? DefaultLocalLimit : DefaultLimit);
             var corpus = await reporter.StepAsync("2/7", "reading the descriptions of the Debian packages known to this machine (apt lists and dpkg status)", () => DebianCorpus.ReadAsync(sample == 0 ? null : sample, cancellationToken),
-                c => $"{c.Documents.Count:N0} documents{(c.Documents.Count < c.Available ? $" (a sample of {c.Available:N0})" : "")} from {string.Join(", ", c.Sources.Select(Path.GetFileName))}");
+                c => $"{c.Documents.Count:N0} documents{(c.Documents.Count < c.Available ? $" (a sample of {c.Available:N0})" : "")} from {c.DescribeSources()}");
             if (corpus.Documents.Count == 0)
             {
                 throw new CliException("no Debian package descriptions found on this machine (run apt-get update first)");

