@@ -56,6 +56,14 @@ internal static class DemoCommand
                 throw new CliException("no Debian package descriptions found on this machine (run apt-get update first)");
             }
 
+            // Documents an earlier demo stored (another model or sample size) that have no vector of this model yet are
+            // enqueued first, so the model reaches the full coverage that activating it needs.
+            var missing = await EnqueueCommand.EnqueueAsync(host, EntityType, onlyMissing: true, batchSize: 5_000, progress: null, cancellationToken);
+            if (missing > 0)
+            {
+                reporter.Line($"      {missing:N0} documents stored by an earlier run have no {model.Name} vector yet: enqueued");
+            }
+
             var ingest = await reporter.StepAsync("3/7", $"ingesting into {host.Documents.QualifiedName} as {EntityType}, enqueueing the new and changed ones for {model.Name} (one transaction)",
                 () => IngestCommand.WriteAsync(host, "debian packages", EntityType, corpus.Documents, cancellationToken),
                 r => $"{r.Documents:N0} documents, {r.Changed:N0} new or changed, {r.Enqueued:N0} tasks enqueued");

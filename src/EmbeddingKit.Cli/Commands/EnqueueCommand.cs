@@ -40,23 +40,7 @@ internal static class EnqueueCommand
             var onlyMissing = !parseResult.GetValue(all);
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
             var model = host.Model.Name;
-            var enqueued = 0L;
-            string? after = null;
-            while (true)
-            {
-                var ids = await host.Documents.ListIdsAsync(type, after, batchSize, onlyMissing ? (host.Table!.QualifiedName, model) : null, cancellationToken);
-                if (ids.Count == 0)
-                {
-                    break;
-                }
-
-                enqueued += await host.Queue.EnqueueAsync([.. ids.Select(id => new EnqueueRequest(type, id, model) { Priority = BackfillPriority })], cancellationToken);
-                after = ids[^1];
-                if (!reporter.Json && ids.Count == batchSize)
-                {
-                    reporter.Line($"      enqueued {enqueued:N0} so far");
-                }
-            }
+            var enqueued = await EnqueueAsync(host, type, onlyMissing, batchSize, reporter.Json ? null : n => reporter.Line($"      enqueued {n:N0} so far"), cancellationToken);
 
             if (reporter.Json)
             {
@@ -70,5 +54,30 @@ internal static class EnqueueCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Enqueues the documents of <paramref name="type"/> for the host's model, in id order and batches: all of
+    /// them, or (<paramref name="onlyMissing"/>) those without a stored vector of the model.</summary>
+    /// <returns>How many tasks were enqueued.</returns>
+    public static async Task<long> EnqueueAsync(CliHost host, string type, bool onlyMissing, int batchSize, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        var model = host.Model.Name;
+        var enqueued = 0L;
+        string? after = null;
+        while (true)
+        {
+            var ids = await host.Documents.ListIdsAsync(type, after, batchSize, onlyMissing ? (host.Table!.QualifiedName, model) : null, cancellationToken);
+            if (ids.Count == 0)
+            {
+                return enqueued;
+            }
+
+            enqueued += await host.Queue.EnqueueAsync([.. ids.Select(id => new EnqueueRequest(type, id, model) { Priority = BackfillPriority })], cancellationToken);
+            after = ids[^1];
+            if (ids.Count == batchSize)
+            {
+                progress?.Invoke(enqueued);
+            }
+        }
     }
 }
