@@ -4,7 +4,7 @@ namespace EmbeddingKit.Onnx;
 public sealed class LocalEmbeddingOptions
 {
     /// <summary>Gets or sets the inputs per ONNX run. Inputs are sorted by length and each run is padded to its own
-    /// longest input. Default <see cref="LocalEmbeddingDefaults.BatchSize"/> (16); 1 to 1,024.</summary>
+    /// longest input. Default <see cref="LocalEmbeddingDefaults.BatchSize"/> (8); 1 to 1,024.</summary>
     public int BatchSize { get; set; } = LocalEmbeddingDefaults.BatchSize;
 
     /// <summary>Gets or sets the threads one ONNX run uses. Part of the shared session's identity: embedders asking for
