@@ -19,6 +19,7 @@ public sealed partial class EmbeddingWorker : BackgroundService
     private readonly IEmbeddingTaskQueue _queue;
     private readonly IEmbeddingTaskHandler _handler;
     private readonly IEmbeddingTaskSignal? _signal;
+    private readonly IEmbeddingQueueStatistics? _statistics;
     private readonly EmbeddingWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -42,7 +43,8 @@ public sealed partial class EmbeddingWorker : BackgroundService
         IOptions<EmbeddingWorkerOptions> options,
         IEmbeddingTaskSignal? signal = null,
         ILogger<EmbeddingWorker>? logger = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        IEmbeddingQueueStatistics? statistics = null)
     {
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(handler);
@@ -50,6 +52,7 @@ public sealed partial class EmbeddingWorker : BackgroundService
         _queue = queue;
         _handler = handler;
         _signal = signal;
+        _statistics = statistics ?? queue as IEmbeddingQueueStatistics;
         _options = options.Value;
         _options.Validate();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -73,7 +76,7 @@ public sealed partial class EmbeddingWorker : BackgroundService
         LogStarting(_logger, _workerId, _options.Concurrency, _options.BatchSize, models);
 
         var loops = Enumerable.Range(0, _options.Concurrency).Select(i => Task.Run(() => LoopAsync(i, stoppingToken), CancellationToken.None)).ToList();
-        if (_options.StatsInterval > TimeSpan.Zero && _queue is IEmbeddingQueueStatistics statistics)
+        if (_options.StatsInterval > TimeSpan.Zero && _statistics is { } statistics)
         {
             loops.Add(Task.Run(() => StatsLoopAsync(statistics, stoppingToken), CancellationToken.None));
         }

@@ -40,6 +40,8 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton(dataSource);
         services.TryAddSingleton(_ => new PostgresEmbeddingTaskQueue(dataSource, schema, options));
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
+        services.TryAddSingleton(_ => new PostgresEmbeddingQueueAdmin(dataSource, schema, options));
+        services.TryAddSingleton<IEmbeddingQueueStatistics>(sp => sp.GetRequiredService<PostgresEmbeddingQueueAdmin>());
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
         services.TryAddSingleton<IEmbeddingStorage>(sp =>
         {
