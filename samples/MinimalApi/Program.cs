@@ -40,9 +40,9 @@ builder.Services.AddSingleton(sp => new EmbeddingRollout(
     dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
 builder.Services.AddSingleton<ILexicalSearch, ArticleLexicalSearch>();
 builder.Services.AddSingleton(sp => new EmbeddingSearchService(
-    sp.GetRequiredService<EmbeddingRuntime>(),
+    new QueryEmbedder(sp.GetRequiredService<EmbeddingModelRegistry>()),
     new PgvectorSearch(dataSource),
-    sp.GetRequiredService<EmbeddingRollout>(),
+    sp.GetRequiredService<EmbeddingRollout>().SearchModels,
     sp.GetRequiredService<PgvectorEmbeddingStorage>(),
     sp.GetRequiredService<ILexicalSearch>()));
 // #endregion search-registration

@@ -92,7 +92,7 @@ static async Task RunAsync(IConfiguration configuration)
     Step($"2. Dual-write: register {next.Name} beside {current.Name}; every write now enqueues both");
     var registry = new EmbeddingModelRegistry(current, next);            // both WriteByDefault
     var runtime = new EmbeddingRuntime(registry, documents, storage, queue);
-    var search = new EmbeddingSearchService(runtime, new PgvectorSearch(dataSource), rollout, storage);
+    var search = new EmbeddingSearchService(new QueryEmbedder(runtime.Registry), new PgvectorSearch(dataSource), rollout.SearchModels, storage);
     bodies["doc-new"] = "A document written during the rollout is embedded by both models";
     await WriteAsync(dataSource, documents, queue, registry, "doc-new", bodies["doc-new"]);
     await DrainAsync(queue, runtime);

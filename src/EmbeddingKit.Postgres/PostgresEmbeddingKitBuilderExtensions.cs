@@ -84,10 +84,12 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         // Reads and administration: a search-only host resolves these without a document builder or a worker.
         services.TryAddSingleton(_ => new PgvectorSearch(dataSource));
         services.TryAddSingleton(sp => new EmbeddingRollout(dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
+        services.TryAddSingleton(sp => new QueryEmbedder(sp.GetRequiredService<EmbeddingModelRegistry>()));
+        services.TryAddSingleton(sp => sp.GetRequiredService<EmbeddingRollout>().SearchModels);
         services.TryAddSingleton(sp => new EmbeddingSearchService(
-            sp.GetRequiredService<EmbeddingRuntime>(),
+            sp.GetRequiredService<QueryEmbedder>(),
             sp.GetRequiredService<PgvectorSearch>(),
-            sp.GetRequiredService<EmbeddingRollout>(),
+            sp.GetRequiredService<SearchModelStore>(),
             sp.GetRequiredService<PgvectorEmbeddingStorage>(),
             sp.GetService<ILexicalSearch>(),
             sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value));

@@ -100,7 +100,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
             Storage = storage,
             Runtime = runtime,
             Rollout = rollout,
-            Search = new EmbeddingSearchService(runtime, new PgvectorSearch(dataSource), rollout, storage),
+            Search = new EmbeddingSearchService(new QueryEmbedder(registry), new PgvectorSearch(dataSource), rollout.SearchModels, storage),
         };
     }
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
 using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Runtime;
 
 namespace EmbeddingKit.Cli.Commands;
 
@@ -89,7 +90,7 @@ internal static class SearchCommand
                 : $"unknown model '{name}' for {entityType}: no vectors of it are stored; stored models: {string.Join(", ", known)}", 2);
         }
 
-        var service = new EmbeddingSearchService(host.Runtime, new PgvectorSearch(host.DataSource), host.Rollout, host.Storage, new DocumentLexicalSearch(host.DataSource, host.Documents));
+        var service = new EmbeddingSearchService(new QueryEmbedder(host.Registry), new PgvectorSearch(host.DataSource), host.Rollout.SearchModels, host.Storage, new DocumentLexicalSearch(host.DataSource, host.Documents));
         var watch = Stopwatch.StartNew();
         var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
         var elapsed = watch.Elapsed;

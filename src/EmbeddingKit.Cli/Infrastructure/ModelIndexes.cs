@@ -46,15 +46,7 @@ internal static class ModelIndexes
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>FNV-1a 64 of "embeddingkit-cli:indexes:" + the table: stable across processes and versions.</summary>
-    private static long Key(string table)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var c in "embeddingkit-cli:indexes:" + table)
-        {
-            hash = (hash ^ c) * 1099511628211UL;
-        }
-
-        return unchecked((long)hash);
-    }
+    /// <summary>The key of "embeddingkit-cli:indexes:" + the table: stable across processes and versions (table names are
+    /// ASCII identifiers, so the UTF-8 hash equals the UTF-16 one this used before).</summary>
+    private static long Key(string table) => EmbeddingKit.Postgres.PostgresKeyHash.Compute("embeddingkit-cli:indexes:" + table);
 }

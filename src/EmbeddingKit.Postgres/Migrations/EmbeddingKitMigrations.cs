@@ -152,17 +152,8 @@ public static class EmbeddingKitMigrations
         return versions;
     }
 
-    /// <summary>A stable 64-bit advisory lock key for a schema (FNV-1a of "embeddingkit:migrate:" + schema).</summary>
-    internal static long AdvisoryLockKey(string schema)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var b in Encoding.UTF8.GetBytes("embeddingkit:migrate:" + schema))
-        {
-            hash = (hash ^ b) * 1099511628211UL;
-        }
-
-        return unchecked((long)hash);
-    }
+    /// <summary>A stable 64-bit advisory lock key for a schema (<see cref="PostgresKeyHash"/> of "embeddingkit:migrate:" + schema).</summary>
+    internal static long AdvisoryLockKey(string schema) => PostgresKeyHash.Compute("embeddingkit:migrate:" + schema);
 
     private static List<Migration> LoadEmbedded()
     {

@@ -3,7 +3,6 @@ using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Tasks;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace EmbeddingKit.Postgres.Rollout;
 
@@ -18,8 +17,7 @@ public sealed class EmbeddingRollout
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly PostgresEmbeddingTaskQueue _queue;
     private readonly PostgresEmbeddingQueueAdmin _admin;
-    private readonly string _active;
-    private readonly string _settings;
+    private readonly SearchModelStore _models;
 
     /// <summary>Creates the rollout helper over a migrated schema.</summary>
     public EmbeddingRollout(NpgsqlDataSource dataSource, string schema, PgvectorEmbeddingStorage storage, PostgresEmbeddingTaskQueue queue)
@@ -27,38 +25,23 @@ public sealed class EmbeddingRollout
         ArgumentNullException.ThrowIfNull(dataSource);
         ArgumentNullException.ThrowIfNull(storage);
         ArgumentNullException.ThrowIfNull(queue);
-        var quoted = PostgresIdentifier.Quote(schema, nameof(schema));
         _dataSource = dataSource;
         _storage = storage;
         _queue = queue;
         _admin = new PostgresEmbeddingQueueAdmin(dataSource, schema, queue.Options);
-        _active = quoted + ".embeddingkit_active_models";
-        _settings = quoted + ".embeddingkit_model_settings";
+        _models = new SearchModelStore(dataSource, schema, storage);
     }
+
+    /// <summary>Gets the search models (active models and search settings) this rollout changes.</summary>
+    public SearchModelStore SearchModels => _models;
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>
-    public async ValueTask<ActiveModel?> GetActiveAsync(string entityType, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        await using var command = _dataSource.CreateCommand($"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} WHERE entity_type = $1");
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadActive(reader) : null;
-    }
+    public ValueTask<ActiveModel?> GetActiveAsync(string entityType, CancellationToken cancellationToken = default) =>
+        _models.GetActiveAsync(entityType, cancellationToken);
 
     /// <summary>Every entity type's active model.</summary>
-    public async ValueTask<IReadOnlyList<ActiveModel>> ListActiveAsync(CancellationToken cancellationToken = default)
-    {
-        await using var command = _dataSource.CreateCommand($"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} ORDER BY entity_type");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var list = new List<ActiveModel>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            list.Add(ReadActive(reader));
-        }
-
-        return list;
-    }
+    public ValueTask<IReadOnlyList<ActiveModel>> ListActiveAsync(CancellationToken cancellationToken = default) =>
+        _models.ListActiveAsync(cancellationToken);
 
     /// <summary>How many of <paramref name="totalEntities"/> entities the model has a stored vector for.</summary>
     /// <param name="entityType">The entity type.</param>
@@ -88,21 +71,7 @@ public sealed class EmbeddingRollout
             throw new CoverageTooLowException(coverage, minCoverage);
         }
 
-        await using var command = _dataSource.CreateCommand($"""
-            INSERT INTO {_active} AS a (entity_type, model, previous_model, coverage, forced)
-            VALUES ($1, $2, NULL, $3, $4)
-            ON CONFLICT (entity_type) DO UPDATE SET
-                previous_model = CASE WHEN a.model = excluded.model THEN a.previous_model ELSE a.model END,
-                model = excluded.model, coverage = excluded.coverage, forced = excluded.forced, switched_at = now()
-            RETURNING entity_type, model, previous_model, coverage, forced, switched_at
-            """);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage.Ratio });
-        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = coverage.Ratio < minCoverage });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return ReadActive(reader);
+        return await _models.SetActiveAsync(entityType, model, coverage.Ratio, coverage.Ratio < minCoverage, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -175,103 +144,20 @@ public sealed class EmbeddingRollout
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var tasks = await _admin.DeleteModelTasksInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         var vectors = await _storage.DeleteModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
-        await using (var command = new NpgsqlCommand($"""
-            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1)
-            DELETE FROM {_settings} WHERE model = $1
-            """, connection, transaction))
-        {
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        await _models.ForgetModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return (vectors, tasks);
     }
 
     /// <summary>The saved search settings of a model, or null.</summary>
-    public async ValueTask<ModelSearchSettings?> GetSearchSettingsAsync(string model, CancellationToken cancellationToken = default)
-    {
-        await using var command = _dataSource.CreateCommand($"SELECT path, oversample, ef_search, recall FROM {_settings} WHERE model = $1");
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        var path = reader.GetString(0) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage;
-        return new ModelSearchSettings(model, path, reader.GetInt32(1), reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetDouble(3));
-    }
+    public ValueTask<ModelSearchSettings?> GetSearchSettingsAsync(string model, CancellationToken cancellationToken = default) =>
+        _models.GetSearchSettingsAsync(model, cancellationToken);
 
     /// <summary>Saves a model's search settings (for example the tuner's recommendation).</summary>
-    public async ValueTask SaveSearchSettingsAsync(string model, SearchPath path, int oversample, int efSearch, double? recall = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(model);
-        ArgumentOutOfRangeException.ThrowIfLessThan(oversample, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(efSearch, 1);
-        await using var command = _dataSource.CreateCommand($"""
-            INSERT INTO {_settings} (model, path, oversample, ef_search, recall) VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (model) DO UPDATE SET path = excluded.path, oversample = excluded.oversample,
-                ef_search = excluded.ef_search, recall = excluded.recall, tuned_at = now()
-            """);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = path == SearchPath.Hnsw ? "hnsw" : "two-stage" });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = oversample });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = efSearch });
-        command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public ValueTask SaveSearchSettingsAsync(string model, SearchPath path, int oversample, int efSearch, double? recall = null, CancellationToken cancellationToken = default) =>
+        _models.SaveSearchSettingsAsync(model, path, oversample, efSearch, recall, cancellationToken);
 
     /// <summary>Whether the model still has outstanding or dead tasks for the entity type (coverage is incomplete).</summary>
     public ValueTask<bool> HasPendingWorkAsync(string entityType, string model, CancellationToken cancellationToken = default) =>
         _admin.HasPendingWorkAsync(entityType, model, cancellationToken);
-
-    /// <summary>
-    /// The entities of a type the model lacks a vector for, as far as it is cheap to know: those with an outstanding or
-    /// dead task of the model, and, when <paramref name="previousModel"/> is given (after an activation below full
-    /// coverage), those the previous model has a vector for. Reads at most <paramref name="limit"/> rows;
-    /// <c>Complete</c> is false when there may be more.
-    /// </summary>
-    internal async ValueTask<(IReadOnlySet<string> Ids, bool Complete)> GetUncoveredAsync(string entityType, string model, string? previousModel, int limit, CancellationToken cancellationToken)
-    {
-        var vectors = _storage.GetTable(model).QualifiedName;
-        var previous = previousModel is null ? null : _storage.GetTable(previousModel).QualifiedName;
-        var candidates = _admin.PendingEntityIdsQuery.TrimEnd();
-        if (previous is not null)
-        {
-            candidates += $"\nUNION ALL SELECT entity_id FROM {previous} WHERE entity_type = $1 AND model = $4";
-        }
-
-        await using var command = _dataSource.CreateCommand($"""
-            SELECT c.entity_id FROM ({candidates}) c
-            WHERE NOT EXISTS (SELECT 1 FROM {vectors} v WHERE v.entity_type = $1 AND v.entity_id = c.entity_id AND v.model = $2)
-            LIMIT $3
-            """);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-        if (previousModel is not null)
-        {
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = previousModel });
-        }
-
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        var rows = 0;
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            ids.Add(reader.GetString(0));
-            rows++;
-        }
-
-        return (ids, rows < limit);
-    }
-
-    private static ActiveModel ReadActive(NpgsqlDataReader reader) => new(
-        reader.GetString(0),
-        reader.GetString(1),
-        reader.IsDBNull(2) ? null : reader.GetString(2),
-        reader.IsDBNull(3) ? null : reader.GetDouble(3),
-        reader.GetBoolean(4),
-        reader.GetFieldValue<DateTimeOffset>(5));
 }

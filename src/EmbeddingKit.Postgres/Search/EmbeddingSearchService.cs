@@ -1,4 +1,3 @@
-using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
 
@@ -22,9 +21,9 @@ namespace EmbeddingKit.Postgres.Search;
 /// </remarks>
 public sealed class EmbeddingSearchService
 {
-    private readonly EmbeddingRuntime _runtime;
+    private readonly QueryEmbedder _queries;
     private readonly PgvectorSearch _search;
-    private readonly EmbeddingRollout _rollout;
+    private readonly SearchModelStore _models;
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly ILexicalSearch? _lexical;
 
@@ -32,21 +31,21 @@ public sealed class EmbeddingSearchService
     private readonly int _uncoveredLimit;
 
     /// <summary>Creates the service.</summary>
-    /// <param name="runtime">Embeds queries (its registry knows the models).</param>
+    /// <param name="queries">Embeds queries (its registry knows the models).</param>
     /// <param name="search">Runs vector queries.</param>
-    /// <param name="rollout">Knows the active model and each model's settings.</param>
+    /// <param name="models">Knows the active model and each model's settings.</param>
     /// <param name="storage">The storage (its tables, and which entities a model covers).</param>
     /// <param name="lexical">The host's lexical fallback, if any.</param>
     /// <param name="options">The options; <see cref="EmbeddingSearchDefaults"/> when not given.</param>
-    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null, EmbeddingSearchOptions? options = null)
+    public EmbeddingSearchService(QueryEmbedder queries, PgvectorSearch search, SearchModelStore models, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null, EmbeddingSearchOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(queries);
         ArgumentNullException.ThrowIfNull(search);
-        ArgumentNullException.ThrowIfNull(rollout);
+        ArgumentNullException.ThrowIfNull(models);
         ArgumentNullException.ThrowIfNull(storage);
-        _runtime = runtime;
+        _queries = queries;
         _search = search;
-        _rollout = rollout;
+        _models = models;
         _storage = storage;
         _lexical = lexical;
         options?.Validate();
@@ -71,20 +70,20 @@ public sealed class EmbeddingSearchService
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        var active = model is null ? await _rollout.GetActiveAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
-        var writeModels = _runtime.Registry.WriteModels;
+        var active = model is null ? await _models.GetActiveAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var writeModels = _queries.Registry.WriteModels;
         var modelName = model ?? active?.Model ?? (writeModels.Count > 0 ? writeModels[0] : null)
             ?? throw new ArgumentException($"No model is active for {entityType} and none was given.", nameof(model));
-        if (!_runtime.Registry.TryGet(modelName, out _))
+        if (!_queries.Registry.TryGet(modelName, out _))
         {
             throw new ArgumentException($"The model '{modelName}' is not registered in this process.", nameof(model));
         }
 
         // Coverage first, then the vector query: an entity embedded between the two is then still found by one of them.
         // Only entities the active model lacks call for a fallback; with none, the query is embedded once.
-        var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
+        var previous = active?.PreviousModel is { } p && _queries.Registry.TryGet(p, out _) ? p : null;
         var (uncovered, complete) = model is null
-            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
+            ? await _models.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
         if (entityIds is not null && complete)
         {
@@ -160,7 +159,7 @@ public sealed class EmbeddingSearchService
     private async ValueTask<IReadOnlyList<EmbeddingSearchHit>> VectorSearchAsync(
         string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, CancellationToken cancellationToken)
     {
-        var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var settings = await _models.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
         var table = _storage.GetTable(model);
         var options = new VectorSearchOptions
         {
@@ -171,7 +170,7 @@ public sealed class EmbeddingSearchService
             EntityType = entityType,
             EntityIds = entityIds,
         };
-        var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
+        var vector = await _queries.EmbedAsync(model, query, cancellationToken).ConfigureAwait(false);
         var result = await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
         var pathName = result.Path switch { SearchPath.Hnsw => "hnsw", SearchPath.Exact => "exact", _ => "two-stage" };
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];

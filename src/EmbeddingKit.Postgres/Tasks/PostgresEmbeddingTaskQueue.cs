@@ -1,4 +1,3 @@
-using System.Text;
 using EmbeddingKit.Tasks;
 using Npgsql;
 using NpgsqlTypes;
@@ -51,12 +50,7 @@ public sealed partial class PostgresEmbeddingTaskQueue : IEmbeddingTaskQueue
     public static string ChannelFor(string schema)
     {
         PostgresIdentifier.Validate(schema, nameof(schema));
-        var hash = 14695981039346656037UL;
-        foreach (var b in Encoding.UTF8.GetBytes(schema))
-        {
-            hash = (hash ^ b) * 1099511628211UL;
-        }
-
+        var hash = unchecked((ulong)PostgresKeyHash.Compute(schema));
         return $"embeddingkit_{hash:x16}";
     }
 

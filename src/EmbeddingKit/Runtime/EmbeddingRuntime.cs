@@ -74,23 +74,6 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         return queue.EnqueueAsync(requests, cancellationToken);
     }
 
-    /// <summary>Embeds a search query with a model (query prefix and options applied) and returns it L2-normalized in fp16.</summary>
-    public async ValueTask<Half[]> EmbedQueryAsync(string model, string query, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(query);
-        var definition = _models.Get(model);
-        var embeddings = await definition.Generator.GenerateAsync([definition.QueryPrefix + query], definition.QueryOptions, cancellationToken).ConfigureAwait(false);
-        var vector = embeddings[0].Vector.Span;
-        if (vector.Length != definition.Dimensions)
-        {
-            throw new EmbeddingResponseException($"Model '{model}' returned {vector.Length} dimensions for the query; {definition.Dimensions} are configured.") { Model = model, Retryable = false };
-        }
-
-        var result = new Half[vector.Length];
-        VectorMath.NormalizeToHalf(vector, result);
-        return result;
-    }
-
     /// <summary>The same as <see cref="HandleAsync"/>: embeds and stores what a fetched batch asks for.</summary>
     public ValueTask<TaskBatchOutcome> GenerateAndStoreEmbeddingAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) =>
         HandleAsync(tasks, cancellationToken);

@@ -1,6 +1,4 @@
-using EmbeddingKit.Postgres.Search;
-
-namespace EmbeddingKit.Postgres.Rollout;
+namespace EmbeddingKit.Postgres.Search;
 
 /// <summary>The saved search settings of a model (from the tuner, or set by hand).</summary>
 /// <param name="Model">The model.</param>

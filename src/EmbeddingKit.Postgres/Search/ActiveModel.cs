@@ -1,4 +1,4 @@
-namespace EmbeddingKit.Postgres.Rollout;
+namespace EmbeddingKit.Postgres.Search;
 
 /// <summary>The model search uses for an entity type, and the one before it.</summary>
 /// <param name="EntityType">The entity type.</param>
