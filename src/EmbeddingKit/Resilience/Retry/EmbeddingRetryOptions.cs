@@ -30,6 +30,11 @@ public sealed class EmbeddingRetryOptions
     /// <summary>Gets or sets a predicate replacing the default transient classification, or null (default) for it.</summary>
     public Func<Exception, bool>? ShouldRetry { get; set; }
 
+    /// <summary>Gets or sets a callback run before each wait, with the failure, the number of the attempt about to be made
+    /// (2 for the first retry) and the delay; null (default) for none. The middleware also logs each retry (event 1101)
+    /// when the service provider has an <see cref="Microsoft.Extensions.Logging.ILoggerFactory"/>.</summary>
+    public Action<Exception, int, TimeSpan>? OnRetry { get; set; }
+
     internal EmbeddingRetryOptions Validated()
     {
         if (MaxAttempts is < 1 or > 100)
@@ -55,6 +60,7 @@ public sealed class EmbeddingRetryOptions
             MaxRetryAfter = MaxRetryAfter,
             UseJitter = UseJitter,
             ShouldRetry = ShouldRetry,
+            OnRetry = OnRetry,
         };
     }
 

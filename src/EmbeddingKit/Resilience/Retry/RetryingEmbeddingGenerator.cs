@@ -44,6 +44,7 @@ internal sealed class RetryingEmbeddingGenerator<TInput, TEmbedding> : Delegatin
 
         var shouldRetry = options.ShouldRetry ?? TransientFailure.IsTransient;
         var maxRetryAfter = options.MaxRetryAfter;
+        var onRetry = options.OnRetry;
         builder.AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e
@@ -59,6 +60,11 @@ internal sealed class RetryingEmbeddingGenerator<TInput, TEmbedding> : Delegatin
                 args.Outcome.Exception is { } e && TransientFailure.RequestedWait(e) is { } wait ? (TimeSpan?)wait : null),
             OnRetry = args =>
             {
+                if (args.Outcome.Exception is { } error)
+                {
+                    onRetry?.Invoke(error, args.AttemptNumber + 2, args.RetryDelay);
+                }
+
                 if (logger.IsEnabled(LogLevel.Warning))
                 {
                     ResilienceLog.RetryScheduled(logger, args.Outcome.Exception?.Message ?? "failure", args.AttemptNumber + 2, args.RetryDelay.TotalMilliseconds);
