@@ -29,8 +29,19 @@ public sealed class EmbeddingRollout
         _storage = storage;
         _queue = queue;
         _admin = new PostgresEmbeddingQueueAdmin(dataSource, schema, queue.Options);
-        _models = new SearchModelStore(dataSource, schema, storage);
+        _models = new SearchModelStore(dataSource, schema, storage, queue.NotificationChannel);
     }
+
+    /// <summary>The <c>LISTEN</c> channel notified (after commit) when an activation, a retirement or saved search
+    /// settings change what search reads for an entity type.</summary>
+    internal static string NotificationChannelFor(string schema) => SearchModelStore.NotificationChannelFor(schema);
+
+    /// <summary>
+    /// What search needs about an entity type, read from the primary in one round trip (see
+    /// <see cref="SearchModelStore.GetSearchStateAsync"/>).
+    /// </summary>
+    public ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default) =>
+        _models.GetSearchStateAsync(entityType, cancellationToken);
 
     /// <summary>Gets the search models (active models and search settings) this rollout changes.</summary>
     public SearchModelStore SearchModels => _models;

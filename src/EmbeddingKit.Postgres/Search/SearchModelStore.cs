@@ -17,12 +17,15 @@ public sealed class SearchModelStore
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly PostgresEmbeddingQueueAdmin _queue;
     private readonly Sql _sql;
+    private readonly string _channel;
 
     /// <summary>Creates the store over a migrated schema.</summary>
     /// <param name="dataSource">The database.</param>
     /// <param name="schema">The host's schema (a plain identifier).</param>
     /// <param name="storage">The storage (which entities a model covers).</param>
-    public SearchModelStore(NpgsqlDataSource dataSource, string schema, PgvectorEmbeddingStorage storage)
+    /// <param name="taskChannel">The queue's enqueue channel (<see cref="PostgresEmbeddingTaskQueue.NotificationChannel"/>);
+    /// derived from the schema when null.</param>
+    public SearchModelStore(NpgsqlDataSource dataSource, string schema, PgvectorEmbeddingStorage storage, string? taskChannel = null)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         ArgumentNullException.ThrowIfNull(storage);
@@ -30,6 +33,48 @@ public sealed class SearchModelStore
         _dataSource = dataSource;
         _storage = storage;
         _queue = new PostgresEmbeddingQueueAdmin(dataSource, schema);
+        Schema = schema;
+        TaskChannel = taskChannel ?? PostgresEmbeddingTaskQueue.ChannelFor(schema);
+        _channel = NotificationChannelFor(schema);
+    }
+
+    /// <summary>Gets the schema the search models live in.</summary>
+    internal string Schema { get; }
+
+    /// <summary>Gets the primary database: the search models are read and written there, never on a replica.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>Gets the channel the queue notifies on enqueue (new work can make a model's coverage incomplete).</summary>
+    internal string TaskChannel { get; }
+
+    /// <summary>The <c>LISTEN</c> channel notified (after commit) when an activation, a retirement or saved search
+    /// settings change what search reads for an entity type.</summary>
+    internal static string NotificationChannelFor(string schema) => PostgresEmbeddingTaskQueue.ChannelFor(schema) + "_rollout";
+
+    /// <summary>
+    /// What search needs about an entity type, read from the primary in one round trip: the active model (with its
+    /// fallback and coverage when activated), the saved search settings of both models, and whether the active model
+    /// has outstanding or dead tasks for the type. <see cref="ActiveModelCache"/> keeps it between changes.
+    /// </summary>
+    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        await using var command = _dataSource.CreateCommand(_sql.State(_queue.PendingWorkCondition("$1", "a.model")));
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (reader.IsDBNull(0))
+        {
+            return new SearchModelState(entityType, null, null, null, false);
+        }
+
+        var active = ReadActive(reader);
+        return new SearchModelState(
+            entityType,
+            active,
+            ReadSettings(reader, 6, active.Model),
+            active.PreviousModel is null ? null : ReadSettings(reader, 10, active.PreviousModel),
+            reader.GetBoolean(14));
     }
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>
@@ -67,8 +112,7 @@ public sealed class SearchModelStore
             return null;
         }
 
-        var path = reader.GetString(0) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage;
-        return new ModelSearchSettings(model, path, reader.GetInt32(1), reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetDouble(3));
+        return ReadSettings(reader, 0, model);
     }
 
     /// <summary>Saves a model's search settings (for example the tuner's recommendation).</summary>
@@ -83,6 +127,7 @@ public sealed class SearchModelStore
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = oversample });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = efSearch });
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -95,6 +140,7 @@ public sealed class SearchModelStore
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = forced });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         return ReadActive(reader);
@@ -105,6 +151,7 @@ public sealed class SearchModelStore
     {
         await using var command = new NpgsqlCommand(_sql.ForgetModel, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -150,6 +197,15 @@ public sealed class SearchModelStore
         return (ids, rows < limit);
     }
 
+    private static ModelSearchSettings? ReadSettings(NpgsqlDataReader reader, int first, string model) => reader.IsDBNull(first)
+        ? null
+        : new ModelSearchSettings(
+            model,
+            reader.GetString(first) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage,
+            reader.GetInt32(first + 1),
+            reader.GetInt32(first + 2),
+            reader.IsDBNull(first + 3) ? null : reader.GetDouble(first + 3));
+
     private static ActiveModel ReadActive(NpgsqlDataReader reader) => new(
         reader.GetString(0),
         reader.GetString(1),
@@ -163,6 +219,7 @@ public sealed class SearchModelStore
     {
         private readonly string _active = schema + ".embeddingkit_active_models";
         private readonly string _settings = schema + ".embeddingkit_model_settings";
+        private string? _state;
 
         public string GetActive => field ??= $"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} WHERE entity_type = $1";
 
@@ -174,12 +231,25 @@ public sealed class SearchModelStore
             ON CONFLICT (entity_type) DO UPDATE SET
                 previous_model = CASE WHEN a.model = excluded.model THEN a.previous_model ELSE a.model END,
                 model = excluded.model, coverage = excluded.coverage, forced = excluded.forced, switched_at = now()
-            RETURNING entity_type, model, previous_model, coverage, forced, switched_at
+            RETURNING entity_type, model, previous_model, coverage, forced, switched_at, pg_notify($5, entity_type)
             """;
 
         public string ForgetModel => field ??= $"""
-            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1)
-            DELETE FROM {_settings} WHERE model = $1
+            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1),
+                 deleted AS (DELETE FROM {_settings} WHERE model = $1)
+            SELECT pg_notify($2, '')
+            """;
+
+        // The pending-work condition is the queue admin's SQL (the task tables are the queue's).
+        public string State(string pendingWork) => _state ??= $"""
+            SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
+                   s.path, s.oversample, s.ef_search, s.recall,
+                   p.path, p.oversample, p.ef_search, p.recall,
+                   a.model IS NOT NULL AND ({pendingWork})
+            FROM (SELECT $1::text AS entity_type) e
+            LEFT JOIN {_active} a ON a.entity_type = e.entity_type
+            LEFT JOIN {_settings} s ON s.model = a.model
+            LEFT JOIN {_settings} p ON p.model = a.previous_model
             """;
 
         public string GetSettings => field ??= $"SELECT path, oversample, ef_search, recall FROM {_settings} WHERE model = $1";
@@ -188,6 +258,7 @@ public sealed class SearchModelStore
             INSERT INTO {_settings} (model, path, oversample, ef_search, recall) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (model) DO UPDATE SET path = excluded.path, oversample = excluded.oversample,
                 ef_search = excluded.ef_search, recall = excluded.recall, tuned_at = now()
+            RETURNING pg_notify($6, model)
             """;
     }
 }

@@ -16,6 +16,7 @@ public sealed class PostgresEmbeddingQueueAdmin : IEmbeddingQueueStatistics
     private readonly PostgresTaskQueueOptions _options;
     private readonly string _channel;
     private readonly Sql _sql;
+    private readonly TaskTables _tables;
 
     /// <summary>Creates the administration of the queue in <paramref name="schema"/>, which must have been migrated.</summary>
     /// <param name="dataSource">The database.</param>
@@ -29,7 +30,8 @@ public sealed class PostgresEmbeddingQueueAdmin : IEmbeddingQueueStatistics
         _options = options ?? new PostgresTaskQueueOptions();
         _options.Validate();
         _channel = PostgresEmbeddingTaskQueue.ChannelFor(schema);
-        _sql = new Sql(new TaskTables(schema));
+        _tables = new TaskTables(schema);
+        _sql = new Sql(_tables);
     }
 
     /// <summary>Gets the schema the queue lives in.</summary>
@@ -203,6 +205,15 @@ public sealed class PostgresEmbeddingQueueAdmin : IEmbeddingQueueStatistics
     /// caller that composes it into its own statement (the search's fallback: one round trip for its coverage check).
     /// </summary>
     internal string PendingEntityIdsQuery => _sql.PendingEntityIds;
+
+    /// <summary>
+    /// A boolean SQL condition, true when a model has an outstanding or dead task of an entity type, for a caller that
+    /// composes it into its own statement (the search state: one round trip). The arguments are SQL expressions (a
+    /// parameter or a column), never values.
+    /// </summary>
+    internal string PendingWorkCondition(string entityTypeSql, string modelSql) =>
+        $"EXISTS (SELECT 1 FROM {_tables.Tasks} t WHERE t.model = {modelSql} AND t.entity_type = {entityTypeSql}) " +
+        $"OR EXISTS (SELECT 1 FROM {_tables.Dead} d WHERE d.entity_type = {entityTypeSql} AND d.model = {modelSql})";
 
     /// <summary>Pauses a model for every worker until <paramref name="duration"/> from now (database clock).</summary>
     public async ValueTask PauseModelAsync(string model, TimeSpan duration, string reason, CancellationToken cancellationToken = default)
