@@ -49,15 +49,15 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         ArgumentNullException.ThrowIfNull(dataSource);
         PostgresIdentifier.Validate(schema, nameof(schema));
         var services = builder.Services;
-        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindConfiguration(QueueSectionName);
+        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindEmbeddingKitSection(QueueSectionName);
         if (configureQueue is not null)
         {
             queueOptions.Configure(configureQueue);
         }
 
-        queueOptions.Validate(Valid<PostgresTaskQueueOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EmbeddingSearchOptions>().BindConfiguration(EmbeddingSearchOptions.SectionName)
-            .Validate(Valid<EmbeddingSearchOptions>(o => o.Validate())).ValidateOnStart();
+        queueOptions.ValidateEmbeddingKitOptions(o => o.Validate());
+        services.AddOptions<EmbeddingSearchOptions>().BindEmbeddingKitSection(EmbeddingSearchOptions.SectionName)
+            .ValidateEmbeddingKitOptions(o => o.Validate());
 
         services.TryAddSingleton(dataSource);
         services.TryAddSingleton(sp => new PostgresEmbeddingTaskQueue(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
@@ -108,12 +108,6 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 
     /// <summary>The configuration section queue options are bound from.</summary>
     public const string QueueSectionName = "EmbeddingKit:Queue";
-
-    private static Func<T, bool> Valid<T>(Action<T> validate) => options =>
-    {
-        validate(options);
-        return true;
-    };
 
     private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
     {
