@@ -69,11 +69,14 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
             ThrowIfUnsupported(registry);
-            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable?>(StringComparer.Ordinal);
-            return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
-                registry.TryGet(m, out var definition)
-                    ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null))
+            // Only registered models are cached (the bound): a model registered later (a host adding one at run time)
+            // is found then.
+            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable>(StringComparer.Ordinal);
+            return new PgvectorEmbeddingStorage(dataSource, model => tables.TryGetValue(model, out var table)
+                ? table
+                : registry.TryGet(model, out var definition)
+                    ? tables.GetOrAdd(model, new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget))
+                    : null)
             {
                 TaskQueueSchema = schema,
             };
