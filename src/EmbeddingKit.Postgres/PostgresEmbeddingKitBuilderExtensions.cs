@@ -49,15 +49,15 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         ArgumentNullException.ThrowIfNull(dataSource);
         PostgresIdentifier.Validate(schema, nameof(schema));
         var services = builder.Services;
-        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindConfiguration(QueueSectionName);
+        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindEmbeddingKitSection(QueueSectionName);
         if (configureQueue is not null)
         {
             queueOptions.Configure(configureQueue);
         }
 
-        queueOptions.Validate(Valid<PostgresTaskQueueOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EmbeddingSearchOptions>().BindConfiguration(EmbeddingSearchOptions.SectionName)
-            .Validate(Valid<EmbeddingSearchOptions>(o => o.Validate())).ValidateOnStart();
+        queueOptions.ValidateEmbeddingKitOptions(o => o.Validate());
+        services.AddOptions<EmbeddingSearchOptions>().BindEmbeddingKitSection(EmbeddingSearchOptions.SectionName)
+            .ValidateEmbeddingKitOptions(o => o.Validate());
 
         services.TryAddSingleton(dataSource);
         services.TryAddSingleton(sp => new PostgresEmbeddingTaskQueue(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
@@ -70,11 +70,14 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
             ThrowIfUnsupported(registry);
-            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable?>(StringComparer.Ordinal);
-            return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
-                registry.TryGet(m, out var definition)
-                    ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null))
+            // Only registered models are cached (the bound): a model registered later (a host adding one at run time)
+            // is found then.
+            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable>(StringComparer.Ordinal);
+            return new PgvectorEmbeddingStorage(dataSource, model => tables.TryGetValue(model, out var table)
+                ? table
+                : registry.TryGet(model, out var definition)
+                    ? tables.GetOrAdd(model, new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget))
+                    : null)
             {
                 TaskQueueSchema = schema,
             };
@@ -109,12 +112,6 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 
     /// <summary>The configuration section queue options are bound from.</summary>
     public const string QueueSectionName = "EmbeddingKit:Queue";
-
-    private static Func<T, bool> Valid<T>(Action<T> validate) => options =>
-    {
-        validate(options);
-        return true;
-    };
 
     private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
     {
