@@ -26,7 +26,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     private readonly ActiveModelCacheOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string EntityType, string? DefaultModel), Entry> _entries = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private Task? _listener;
@@ -55,12 +55,13 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
 
     /// <summary>The search state of an entity type: kept, or read from the primary in one round trip.</summary>
     /// <param name="entityType">The entity type.</param>
+    /// <param name="defaultModel">The model search uses while none is active (see <see cref="EmbeddingRollout.GetSearchStateAsync"/>).</param>
     /// <param name="cancellationToken">Cancels the read.</param>
-    public async ValueTask<SearchModelState> GetAsync(string entityType, CancellationToken cancellationToken = default)
+    public async ValueTask<SearchModelState> GetAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         EnsureListening();
-        if (_entries.TryGetValue(entityType, out var kept) && IsFresh(kept))
+        if (_entries.TryGetValue((entityType, defaultModel), out var kept) && IsFresh(kept))
         {
             return kept.State;
         }
@@ -70,13 +71,13 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         var enqueues = Interlocked.Read(ref _enqueues);
         var listening = _listening;
         var readAt = _time.GetTimestamp();
-        var state = await _rollout.GetSearchStateAsync(entityType, cancellationToken).ConfigureAwait(false);
+        var state = await _rollout.GetSearchStateAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false);
         if (_entries.Count >= _options.MaxEntries)
         {
             _entries.Clear();
         }
 
-        _entries[entityType] = new Entry(state, changes, enqueues, readAt, listening);
+        _entries[(entityType, defaultModel)] = new Entry(state, changes, enqueues, readAt, listening);
         return state;
     }
 

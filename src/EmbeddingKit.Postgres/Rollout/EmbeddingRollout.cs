@@ -58,29 +58,36 @@ public sealed class EmbeddingRollout
     /// <summary>
     /// What search needs about an entity type, read from the primary in one round trip: the active model (with its
     /// fallback and coverage when activated), the saved search settings of both models, and whether the active model
-    /// has outstanding or dead tasks for the type. <see cref="ActiveModelCache"/> keeps it between changes.
+    /// has outstanding or dead tasks for the type (with no model active: the settings and pending work of
+    /// <paramref name="defaultModel"/>). <see cref="ActiveModelCache"/> keeps it between changes.
     /// </summary>
-    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default)
+    /// <param name="entityType">The entity type.</param>
+    /// <param name="defaultModel">The model search uses while none is active (its pending work is read then).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         await using var command = _dataSource.CreateCommand($"""
             SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
-                   a.model IS NOT NULL AND (
-                       EXISTS (SELECT 1 FROM {_tasks} t WHERE t.model = a.model AND t.entity_type = $1)
-                       OR EXISTS (SELECT 1 FROM {_dead} d WHERE d.entity_type = $1 AND d.model = a.model))
+                   EXISTS (SELECT 1 FROM {_tasks} t WHERE t.model = coalesce(a.model, $2) AND t.entity_type = $1)
+                       OR EXISTS (SELECT 1 FROM {_dead} d WHERE d.entity_type = $1 AND d.model = coalesce(a.model, $2))
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
-            LEFT JOIN {_settings} s ON s.model = a.model
+            LEFT JOIN {_settings} s ON s.model = coalesce(a.model, $2)
             LEFT JOIN {_settings} p ON p.model = a.previous_model
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = defaultModel, NpgsqlDbType = NpgsqlDbType.Text });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (reader.IsDBNull(0))
         {
-            return new SearchModelState(entityType, null, null, null, false);
+            return new SearchModelState(entityType, null, defaultModel is null ? null : ReadSettings(reader, 6, defaultModel), null, reader.GetBoolean(14))
+            {
+                DefaultModel = defaultModel,
+            };
         }
 
         var active = ReadActive(reader);
@@ -89,7 +96,10 @@ public sealed class EmbeddingRollout
             active,
             ReadSettings(reader, 6, active.Model),
             active.PreviousModel is null ? null : ReadSettings(reader, 10, active.PreviousModel),
-            reader.GetBoolean(14));
+            reader.GetBoolean(14))
+        {
+            DefaultModel = defaultModel,
+        };
     }
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>

@@ -50,10 +50,10 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     public async Task GetSearchStateAsync_ActiveModelWithSettingsAndPendingWork_ReadsEverythingInOneRoundTrip()
     {
         await _queue.EnqueueAsync([new EnqueueRequest(Type, "1", "model-b")], Ct);
-        await _rollout.GetSearchStateAsync(Type, Ct); // the data source's first use loads types
+        await _rollout.GetSearchStateAsync(Type, cancellationToken: Ct); // the data source's first use loads types
         var before = _counter.RoundTrips;
 
-        var state = await _rollout.GetSearchStateAsync(Type, Ct);
+        var state = await _rollout.GetSearchStateAsync(Type, cancellationToken: Ct);
 
         Assert.Equal(1, _counter.RoundTrips - before);
         Assert.Equal("model-b", state.Active!.Model);
@@ -67,7 +67,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     [Fact]
     public async Task GetSearchStateAsync_NoActiveModel_ReturnsAnEmptyState()
     {
-        var state = await _rollout.GetSearchStateAsync("nothing-active", Ct);
+        var state = await _rollout.GetSearchStateAsync("nothing-active", cancellationToken: Ct);
 
         Assert.Equal(new SearchModelState("nothing-active", null, null, null, false), state);
     }
@@ -77,10 +77,10 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     {
         await using var cache = new ActiveModelCache(_rollout, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) });
         await WaitUntilListeningAsync(cache);
-        var first = await cache.GetAsync(Type, Ct);
+        var first = await cache.GetAsync(Type, cancellationToken: Ct);
         var before = _counter.RoundTrips;
 
-        var second = await cache.GetAsync(Type, Ct);
+        var second = await cache.GetAsync(Type, cancellationToken: Ct);
 
         Assert.Equal(0, _counter.RoundTrips - before);
         Assert.Same(first, second);
@@ -92,7 +92,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     {
         await using var cache = new ActiveModelCache(_rollout, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) });
         await WaitUntilListeningAsync(cache);
-        Assert.Equal("model-b", (await cache.GetAsync(Type, Ct)).Active!.Model);
+        Assert.Equal("model-b", (await cache.GetAsync(Type, cancellationToken: Ct)).Active!.Model);
 
         // Another process switches back: only its NOTIFY can make this cache see it within the hour.
         await using (var other = NpgsqlDataSource.Create(await Server.GetConnectionStringAsync(Ct)))
@@ -112,7 +112,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     {
         await using var cache = new ActiveModelCache(_rollout, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) });
         await WaitUntilListeningAsync(cache);
-        await cache.GetAsync(Type, Ct);
+        await cache.GetAsync(Type, cancellationToken: Ct);
 
         await _rollout.SaveSearchSettingsAsync("model-b", SearchPath.TwoStage, 7, 200, cancellationToken: Ct);
 
@@ -125,7 +125,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     {
         await using var cache = new ActiveModelCache(_rollout, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) });
         await WaitUntilListeningAsync(cache);
-        Assert.False((await cache.GetAsync(Type, Ct)).MayLackVectors);
+        Assert.False((await cache.GetAsync(Type, cancellationToken: Ct)).MayLackVectors);
 
         await _queue.EnqueueAsync([new EnqueueRequest(Type, "42", "model-b")], Ct);
 
@@ -139,12 +139,12 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
         var time = new FakeTimeProvider();
         await using var cache = new ActiveModelCache(
             _rollout, new ActiveModelCacheOptions { Listen = false, MaxAgeWithoutListener = TimeSpan.FromSeconds(1) }, time);
-        Assert.Equal("model-b", (await cache.GetAsync(Type, Ct)).Active!.Model);
+        Assert.Equal("model-b", (await cache.GetAsync(Type, cancellationToken: Ct)).Active!.Model);
         await ExecuteAsync("UPDATE {s}.embeddingkit_active_models SET model = 'model-c', previous_model = 'model-b'");
 
-        var within = await cache.GetAsync(Type, Ct);
+        var within = await cache.GetAsync(Type, cancellationToken: Ct);
         time.Advance(TimeSpan.FromSeconds(1));
-        var after = await cache.GetAsync(Type, Ct);
+        var after = await cache.GetAsync(Type, cancellationToken: Ct);
 
         Assert.False(cache.IsListening);
         Assert.Equal("model-b", within.Active!.Model);
@@ -156,12 +156,12 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     {
         await using var cache = new ActiveModelCache(_rollout, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) });
         await WaitUntilListeningAsync(cache);
-        await cache.GetAsync(Type, Ct);
+        await cache.GetAsync(Type, cancellationToken: Ct);
         await ExecuteAsync("UPDATE {s}.embeddingkit_model_settings SET ef_search = 321 WHERE model = 'model-b'");
 
-        var kept = await cache.GetAsync(Type, Ct);
+        var kept = await cache.GetAsync(Type, cancellationToken: Ct);
         cache.Clear();
-        var read = await cache.GetAsync(Type, Ct);
+        var read = await cache.GetAsync(Type, cancellationToken: Ct);
 
         Assert.Equal(80, kept.ActiveSettings!.EfSearch);
         Assert.Equal(321, read.ActiveSettings!.EfSearch);
@@ -177,7 +177,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
     // The listener starts on first use; waiting for it keeps the tests apart from the first second without one.
     private static async Task WaitUntilListeningAsync(ActiveModelCache cache)
     {
-        await cache.GetAsync("warm-up", Ct);
+        await cache.GetAsync("warm-up", cancellationToken: Ct);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         limit.CancelAfter(WaitLimit);
         while (!cache.IsListening)
@@ -193,7 +193,7 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
         limit.CancelAfter(WaitLimit);
         while (true)
         {
-            var state = await cache.GetAsync(Type, limit.Token);
+            var state = await cache.GetAsync(Type, cancellationToken: limit.Token);
             if (seen(state))
             {
                 return state;
