@@ -31,14 +31,14 @@ namespace EmbeddingKit.Postgres.Search;
 /// </remarks>
 public sealed class EmbeddingSearchService
 {
-    // The most entities lacking an active vector that are listed; the previous model then searches only them.
-    private const int UncoveredLimit = 1000;
-
     private readonly EmbeddingRuntime _runtime;
     private readonly PgvectorSearch _search;
     private readonly EmbeddingRollout _rollout;
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly ILexicalSearch? _lexical;
+
+    // The most entities lacking an active vector that are listed; the previous model then searches only them.
+    private readonly int _uncoveredLimit;
 
     /// <summary>Creates the service.</summary>
     /// <param name="runtime">Embeds queries (its registry knows the models).</param>
@@ -46,7 +46,8 @@ public sealed class EmbeddingSearchService
     /// <param name="rollout">Knows the active model and each model's settings.</param>
     /// <param name="storage">The storage (its tables, and which entities a model covers).</param>
     /// <param name="lexical">The host's lexical fallback, if any.</param>
-    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null)
+    /// <param name="options">The options; <see cref="EmbeddingSearchDefaults"/> when not given.</param>
+    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null, EmbeddingSearchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(search);
@@ -57,6 +58,8 @@ public sealed class EmbeddingSearchService
         _rollout = rollout;
         _storage = storage;
         _lexical = lexical;
+        options?.Validate();
+        _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
     }
 
     /// <summary>Gets the cache of the active model, settings and coverage (reads them from the primary before every
@@ -103,7 +106,7 @@ public sealed class EmbeddingSearchService
         var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
         var mayLack = model is null && (previous is not null || _lexical is not null) && state.MayLackVectors;
         var (uncovered, complete) = mayLack
-            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, UncoveredLimit, cancellationToken).ConfigureAwait(false)
+            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
         if (entityIds is not null && complete)
         {
