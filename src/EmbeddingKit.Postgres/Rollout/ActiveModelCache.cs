@@ -9,7 +9,8 @@ namespace EmbeddingKit.Postgres.Rollout;
 /// Keeps, per entity type, what search reads before it runs (<see cref="SearchModelState"/>: the active model, the
 /// settings and whether coverage is complete), so a warm search reads none of it from the database. One connection to
 /// the primary <c>LISTEN</c>s: an activation, a retirement or saved settings (<see cref="EmbeddingRollout"/>) drop every
-/// entry, and an enqueue drops the entries that said the active model lacked nothing.
+/// entry, and an enqueue drops the entries that said the active model lacked nothing. Changes made through the same
+/// <see cref="EmbeddingRollout"/> instance drop the entries at once, before the notification arrives.
 /// </summary>
 /// <remarks>
 /// <para>Staleness is bounded: an entry lives at most <see cref="ActiveModelCacheOptions.MaxAge"/>, and at most
@@ -48,6 +49,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         _rollout = rollout;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _rollout.Changed += OnChanged;
     }
 
     /// <summary>Gets whether the listening connection is up, so entries live up to <see cref="ActiveModelCacheOptions.MaxAge"/>.</summary>
@@ -91,6 +93,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _rollout.Changed -= OnChanged;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_listener is not null)
         {
@@ -131,6 +134,8 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
             }
         }
     }
+
+    private void OnChanged() => Interlocked.Increment(ref _changes);
 
     private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
     {

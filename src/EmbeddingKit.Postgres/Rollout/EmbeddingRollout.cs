@@ -48,6 +48,10 @@ public sealed class EmbeddingRollout
     /// <summary>Gets the primary database: the rollout state is read and written there, never on a replica.</summary>
     internal NpgsqlDataSource DataSource => _dataSource;
 
+    /// <summary>Raised in this process after an activation, a retirement or saved settings commit, so a cache over this
+    /// rollout drops what it kept at once (other processes learn it from the notification).</summary>
+    internal event Action? Changed;
+
     /// <summary>Gets the channel the queue notifies on enqueue (new work can make a model's coverage incomplete).</summary>
     internal string TaskChannel { get; }
 
@@ -167,9 +171,15 @@ public sealed class EmbeddingRollout
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage.Ratio });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = coverage.Ratio < minCoverage });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return ReadActive(reader);
+        ActiveModel activated;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            activated = ReadActive(reader);
+        }
+
+        Changed?.Invoke();
+        return activated;
     }
 
     /// <summary>
@@ -254,6 +264,7 @@ public sealed class EmbeddingRollout
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        Changed?.Invoke();
         return (vectors, tasks);
     }
 
@@ -286,6 +297,7 @@ public sealed class EmbeddingRollout
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        Changed?.Invoke();
     }
 
     /// <summary>Whether the model still has outstanding or dead tasks for the entity type (coverage is incomplete).</summary>
