@@ -43,7 +43,13 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
     /// <param name="schema">The host's schema for EmbeddingKit's tables.</param>
     /// <param name="applyMigrationsOnStart">Apply migrations when the host starts (before the worker).</param>
     /// <param name="configureQueue">Adjusts queue options.</param>
-    public static EmbeddingKitBuilder UsePostgres(this EmbeddingKitBuilder builder, NpgsqlDataSource dataSource, string schema, bool applyMigrationsOnStart = false, Action<PostgresTaskQueueOptions>? configureQueue = null)
+    /// <param name="readDataSource">A read replica (a hot standby of <paramref name="dataSource"/>) for search: vector
+    /// queries run there first, while the queue, storage, rollout and the state and coverage checks that steer fallback
+    /// stay on <paramref name="dataSource"/>; a query the replica fails or answers short goes to the primary (see
+    /// docs/scaling.md).</param>
+    public static EmbeddingKitBuilder UsePostgres(
+        this EmbeddingKitBuilder builder, NpgsqlDataSource dataSource, string schema, bool applyMigrationsOnStart = false, Action<PostgresTaskQueueOptions>? configureQueue = null,
+        NpgsqlDataSource? readDataSource = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(dataSource);
@@ -87,13 +93,19 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         // Reads and administration: a search-only host resolves these without a document builder or a worker.
         services.TryAddSingleton(_ => new PgvectorSearch(dataSource));
         services.TryAddSingleton(sp => new EmbeddingRollout(dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
+        services.TryAddSingleton(sp => new ActiveModelCache(
+            sp.GetRequiredService<EmbeddingRollout>(), null, sp.GetService<TimeProvider>(), sp.GetService<ILogger<ActiveModelCache>>()));
         services.TryAddSingleton(sp => new EmbeddingSearchService(
             sp.GetRequiredService<EmbeddingRuntime>(),
             sp.GetRequiredService<PgvectorSearch>(),
             sp.GetRequiredService<EmbeddingRollout>(),
             sp.GetRequiredService<PgvectorEmbeddingStorage>(),
             sp.GetService<ILexicalSearch>(),
-            sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value));
+            sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value)
+        {
+            ActiveModels = sp.GetRequiredService<ActiveModelCache>(),
+            ReadSearch = readDataSource is null ? null : new PgvectorSearch(readDataSource),
+        });
         services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>()));
 
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the

@@ -46,6 +46,10 @@ public sealed class EmbeddingRollout
     /// <summary>Gets the primary database: the rollout state is read and written there, never on a replica.</summary>
     internal NpgsqlDataSource DataSource => _dataSource;
 
+    /// <summary>Raised in this process after an activation, a retirement or saved settings commit, so a cache over this
+    /// rollout drops what it kept at once (other processes learn it from the notification).</summary>
+    internal event Action? Changed;
+
     /// <summary>Gets the channel the queue notifies on enqueue (new work can make a model's coverage incomplete).</summary>
     internal string TaskChannel { get; }
 
@@ -56,27 +60,35 @@ public sealed class EmbeddingRollout
     /// <summary>
     /// What search needs about an entity type, read from the primary in one round trip: the active model (with its
     /// fallback and coverage when activated), the saved search settings of both models, and whether the active model
-    /// has outstanding or dead tasks for the type. <see cref="ActiveModelCache"/> keeps it between changes.
+    /// has outstanding or dead tasks for the type (with no model active: the settings and pending work of
+    /// <paramref name="defaultModel"/>). <see cref="ActiveModelCache"/> keeps it between changes.
     /// </summary>
-    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default)
+    /// <param name="entityType">The entity type.</param>
+    /// <param name="defaultModel">The model search uses while none is active (its pending work is read then).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         await using var command = _dataSource.CreateCommand($"""
             SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
-                   a.model IS NOT NULL AND ({_admin.PendingWorkCondition("$1", "a.model")})
+                   {_admin.PendingWorkCondition("$1", "coalesce(a.model, $2)")}
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
-            LEFT JOIN {_settings} s ON s.model = a.model
+            LEFT JOIN {_settings} s ON s.model = coalesce(a.model, $2)
             LEFT JOIN {_settings} p ON p.model = a.previous_model
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = defaultModel, NpgsqlDbType = NpgsqlDbType.Text });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (reader.IsDBNull(0))
         {
-            return new SearchModelState(entityType, null, null, null, false);
+            return new SearchModelState(entityType, null, defaultModel is null ? null : ReadSettings(reader, 6, defaultModel), null, reader.GetBoolean(14))
+            {
+                DefaultModel = defaultModel,
+            };
         }
 
         var active = ReadActive(reader);
@@ -85,7 +97,10 @@ public sealed class EmbeddingRollout
             active,
             ReadSettings(reader, 6, active.Model),
             active.PreviousModel is null ? null : ReadSettings(reader, 10, active.PreviousModel),
-            reader.GetBoolean(14));
+            reader.GetBoolean(14))
+        {
+            DefaultModel = defaultModel,
+        };
     }
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>
@@ -153,9 +168,15 @@ public sealed class EmbeddingRollout
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage.Ratio });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = coverage.Ratio < minCoverage });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return ReadActive(reader);
+        ActiveModel activated;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            activated = ReadActive(reader);
+        }
+
+        Changed?.Invoke();
+        return activated;
     }
 
     /// <summary>
@@ -240,6 +261,7 @@ public sealed class EmbeddingRollout
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        Changed?.Invoke();
         return (vectors, tasks);
     }
 
@@ -272,6 +294,7 @@ public sealed class EmbeddingRollout
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        Changed?.Invoke();
     }
 
     /// <summary>Whether the model still has outstanding or dead tasks for the entity type (coverage is incomplete).</summary>
