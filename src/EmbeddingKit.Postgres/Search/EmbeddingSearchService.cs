@@ -1,6 +1,7 @@
 using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
+using Npgsql;
 
 namespace EmbeddingKit.Postgres.Search;
 
@@ -11,7 +12,10 @@ namespace EmbeddingKit.Postgres.Search;
 /// the active model lacks a vector for, mixes in hits from the previous model or the host's lexical search.
 /// </summary>
 /// <remarks>
-/// <para>The entities the active model lacks are found cheaply before each search: those with an outstanding or dead
+/// <para>What search reads before it runs (the active model, its settings and whether its coverage is complete) comes
+/// from the primary in one round trip, or from <see cref="ActiveModels"/> without one. Only when the active model may lack
+/// vectors (it has outstanding or dead tasks, or was activated below full coverage) and a fallback exists are the
+/// entities it lacks listed before the search: those with an outstanding or dead
 /// task of the active model and no vector of it, and, after an activation below full coverage, those the previous model
 /// has a vector for and the active one has not. With none, the query is embedded once, by the active model; otherwise the
 /// previous model searches only those entities (up to 1,000 of them; beyond, its hits are checked against the active
@@ -19,17 +23,21 @@ namespace EmbeddingKit.Postgres.Search;
 /// hits, with <see cref="EmbeddingSearchResult.FallbackError"/> saying why.</para>
 /// <para>Scores of different models are not comparable, so fallback hits are interleaved by rank with the active
 /// model's hits rather than merged by score.</para>
+/// <para>With <see cref="ReadSearch"/> (a search over a read replica), the vector queries run there while the state,
+/// coverage and pending-work checks read the primary. A replica that fails (unreachable, a model's table not replayed
+/// yet, a query cancelled by a recovery conflict) or answers fewer than <c>k</c> hits (it may not have replayed the
+/// vectors yet) is asked no further: the primary answers that query.</para>
 /// </remarks>
 public sealed class EmbeddingSearchService
 {
-    // The most entities lacking an active vector that are listed; the previous model then searches only them.
-    private const int UncoveredLimit = 1000;
-
     private readonly EmbeddingRuntime _runtime;
     private readonly PgvectorSearch _search;
     private readonly EmbeddingRollout _rollout;
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly ILexicalSearch? _lexical;
+
+    // The most entities lacking an active vector that are listed; the previous model then searches only them.
+    private readonly int _uncoveredLimit;
 
     /// <summary>Creates the service.</summary>
     /// <param name="runtime">Embeds queries (its registry knows the models).</param>
@@ -37,7 +45,8 @@ public sealed class EmbeddingSearchService
     /// <param name="rollout">Knows the active model and each model's settings.</param>
     /// <param name="storage">The storage (its tables, and which entities a model covers).</param>
     /// <param name="lexical">The host's lexical fallback, if any.</param>
-    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null)
+    /// <param name="options">The options; <see cref="EmbeddingSearchDefaults"/> when not given.</param>
+    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null, EmbeddingSearchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(search);
@@ -48,7 +57,16 @@ public sealed class EmbeddingSearchService
         _rollout = rollout;
         _storage = storage;
         _lexical = lexical;
+        options?.Validate();
+        _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
     }
+
+    /// <summary>Gets the cache of the active model, settings and coverage (reads them from the primary before every
+    /// search when null).</summary>
+    public ActiveModelCache? ActiveModels { get; init; }
+
+    /// <summary>Gets the search over a read replica that vector queries run on first, when given (see the remarks).</summary>
+    public PgvectorSearch? ReadSearch { get; init; }
 
     /// <summary>Searches an entity type.</summary>
     /// <param name="query">The query text.</param>
@@ -68,7 +86,8 @@ public sealed class EmbeddingSearchService
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        var active = model is null ? await _rollout.GetActiveAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var state = model is null ? await ReadStateAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var active = state?.Active;
         var writeModels = _runtime.Registry.WriteModels;
         var modelName = model ?? active?.Model ?? (writeModels.Count > 0 ? writeModels[0] : null)
             ?? throw new ArgumentException($"No model is active for {entityType} and none was given.", nameof(model));
@@ -78,10 +97,12 @@ public sealed class EmbeddingSearchService
         }
 
         // Coverage first, then the vector query: an entity embedded between the two is then still found by one of them.
-        // Only entities the active model lacks call for a fallback; with none, the query is embedded once.
+        // Only entities the active model lacks call for a fallback; with none, the query is embedded once. They are
+        // listed only when the state says some may be missing (or, with no model activated, nothing says otherwise).
         var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
-        var (uncovered, complete) = model is null
-            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, UncoveredLimit, cancellationToken).ConfigureAwait(false)
+        var mayLack = state is not null && (previous is not null || _lexical is not null) && (active is null || state.MayLackVectors);
+        var (uncovered, complete) = mayLack
+            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
         if (entityIds is not null && complete)
         {
@@ -91,7 +112,7 @@ public sealed class EmbeddingSearchService
         IReadOnlyList<EmbeddingSearchHit> hits;
         try
         {
-            hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, cancellationToken).ConfigureAwait(false);
+            hits = await VectorSearchAsync(modelName, query, entityType, k, path, entityIds, state, cancellationToken).ConfigureAwait(false);
         }
         catch (EmbeddingProviderException) when (_lexical is not null && model is null)
         {
@@ -112,7 +133,7 @@ public sealed class EmbeddingSearchService
         {
             if (previous is not null)
             {
-                fallback = [.. (await VectorSearchAsync(previous, query, entityType, k, null, complete ? uncovered : entityIds, cancellationToken).ConfigureAwait(false))
+                fallback = [.. (await VectorSearchAsync(previous, query, entityType, k, null, complete ? uncovered : entityIds, state, cancellationToken).ConfigureAwait(false))
                     .Select(h => h with { Path = "fallback-model" })];
             }
             else
@@ -155,9 +176,12 @@ public sealed class EmbeddingSearchService
     }
 
     private async ValueTask<IReadOnlyList<EmbeddingSearchHit>> VectorSearchAsync(
-        string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, CancellationToken cancellationToken)
+        string model, string query, string entityType, int k, SearchPath? path, IReadOnlyCollection<string>? entityIds, SearchModelState? state,
+        CancellationToken cancellationToken)
     {
-        var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var settings = state is not null && state.TryGetSettings(model, out var known)
+            ? known
+            : await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
         var table = _storage.GetTable(model);
         var options = new VectorSearchOptions
         {
@@ -169,8 +193,34 @@ public sealed class EmbeddingSearchService
             EntityIds = entityIds,
         };
         var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
-        var result = await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var result = await SearchOnReplicaFirstAsync(table, model, vector, options, cancellationToken).ConfigureAwait(false);
         var pathName = result.Path switch { SearchPath.Hnsw => "hnsw", SearchPath.Exact => "exact", _ => "two-stage" };
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];
+    }
+
+    private async ValueTask<SearchModelState> ReadStateAsync(string entityType, CancellationToken cancellationToken) => ActiveModels is { } cache
+        ? await cache.GetAsync(entityType, cancellationToken).ConfigureAwait(false)
+        : await _rollout.GetSearchStateAsync(entityType, cancellationToken).ConfigureAwait(false);
+
+    private async ValueTask<VectorSearchResult> SearchOnReplicaFirstAsync(
+        EmbeddingTable table, string model, ReadOnlyMemory<Half> vector, VectorSearchOptions options, CancellationToken cancellationToken)
+    {
+        if (ReadSearch is not null)
+        {
+            try
+            {
+                var replica = await ReadSearch.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (replica.Hits.Count >= options.K)
+                {
+                    return replica;
+                }
+            }
+            catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The replica is down, lags behind a new model's table, or cancelled the query to replay: ask the primary.
+            }
+        }
+
+        return await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }
