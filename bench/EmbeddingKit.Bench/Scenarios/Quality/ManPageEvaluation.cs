@@ -211,6 +211,8 @@ internal static class ManPageEvaluation
         result.Metrics[$"recall_at_10_{key}_{path}"] = hits / queries.Length;
         result.Metrics[$"mrr_at_10_{key}_{path}"] = reciprocal / queries.Length;
         result.Table.Add([system, path, F(hits / queries.Length), F(reciprocal / queries.Length)]);
+        Console.Error.WriteLine($"  {system} {path}: recall@10 {F(hits / queries.Length)}, MRR@10 {F(reciprocal / queries.Length)}" +
+            (longCount > 0 ? $"; over the window ({longCount}): recall@10 {F(longHits / longCount)}, MRR@10 {F(longReciprocal / longCount)}" : string.Empty));
         if (longCount > 0)
         {
             result.Metrics[$"recall_at_10_{key}_{path}_long"] = longHits / longCount;
