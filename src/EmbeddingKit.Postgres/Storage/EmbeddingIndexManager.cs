@@ -111,7 +111,40 @@ public sealed partial class EmbeddingIndexManager
 
         await ExecuteAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(table.Schema)}", cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(connection, table.CreateTableSql(), cancellationToken).ConfigureAwait(false);
+        await UpgradeToChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false);
         return created;
+    }
+
+    /// <summary>Moves a table created before the chunk key to it (see <see cref="EmbeddingTable.UpgradeToChunkKeySql"/>),
+    /// once, under the table's lock.</summary>
+    private static async Task UpgradeToChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    {
+        if (!await NeedsChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await AcquireLockAsync(connection, table, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await NeedsChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var statement in table.UpgradeToChunkKeySql())
+                {
+                    await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<bool> NeedsChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(table.NeedsChunkKeySql(), connection);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <summary>
