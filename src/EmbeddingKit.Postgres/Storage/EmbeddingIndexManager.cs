@@ -117,7 +117,7 @@ public sealed partial class EmbeddingIndexManager
 
     /// <summary>Moves a table created before the chunk key to it (see <see cref="EmbeddingTable.UpgradeToChunkKeySql"/>),
     /// once, under the table's lock.</summary>
-    private static async Task UpgradeToChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    private async Task UpgradeToChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
     {
         if (!await NeedsChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false))
         {
