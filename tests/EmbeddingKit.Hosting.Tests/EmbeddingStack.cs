@@ -46,6 +46,8 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public required PostgresEmbeddingTaskQueue Queue { get; init; }
 
+    public required PostgresEmbeddingQueueAdmin QueueAdmin { get; init; }
+
     public required PgvectorEmbeddingStorage Storage { get; init; }
 
     public required EmbeddingRuntime Runtime { get; init; }
@@ -110,6 +112,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
             Documents = documents,
             Registry = registry,
             Queue = container.GetRequiredService<PostgresEmbeddingTaskQueue>(),
+            QueueAdmin = container.GetRequiredService<PostgresEmbeddingQueueAdmin>(),
             Storage = container.GetRequiredService<PgvectorEmbeddingStorage>(),
             Runtime = container.GetRequiredService<EmbeddingRuntime>(),
             Rollout = container.GetRequiredService<EmbeddingRollout>(),

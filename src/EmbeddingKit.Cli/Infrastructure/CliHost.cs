@@ -38,6 +38,7 @@ internal sealed class CliHost : IAsyncDisposable
         Services = services.BuildServiceProvider();
         Registry = Services.GetRequiredService<EmbeddingModelRegistry>();
         Queue = Services.GetRequiredService<PostgresEmbeddingTaskQueue>();
+        QueueAdmin = Services.GetRequiredService<PostgresEmbeddingQueueAdmin>();
         Storage = Services.GetRequiredService<PgvectorEmbeddingStorage>();
         Runtime = Services.GetRequiredService<EmbeddingRuntime>();
         Rollout = Services.GetRequiredService<EmbeddingRollout>();
@@ -67,6 +68,9 @@ internal sealed class CliHost : IAsyncDisposable
     public DocumentStore Documents { get; }
 
     public PostgresEmbeddingTaskQueue Queue { get; }
+
+    /// <summary>Gets the queue's administration (dead tasks, stats, pauses, outstanding counts).</summary>
+    public PostgresEmbeddingQueueAdmin QueueAdmin { get; }
 
     /// <summary>Gets the configured model's embedding table.</summary>
     public EmbeddingTable? Table { get; }

@@ -76,7 +76,7 @@ internal sealed class WorkerRun
             await ThrowIfPausedAsync(CancellationToken.None);
         }
 
-        var outstanding = await _host.Queue.CountOutstandingAsync(_models, CancellationToken.None);
+        var outstanding = await _host.QueueAdmin.CountOutstandingAsync(_models, CancellationToken.None);
         return Summary(worker.Progress, outstanding, interrupted);
     }
 
@@ -109,7 +109,7 @@ internal sealed class WorkerRun
             return;
         }
 
-        var stats = await _host.Queue.GetStatsAsync(cancellationToken);
+        var stats = await _host.QueueAdmin.GetStatsAsync(cancellationToken);
         var paused = stats.FirstOrDefault(s => _models.Contains(s.Model) && s.PausedUntil is not null && s.Outstanding > 0);
         if (paused is not null)
         {

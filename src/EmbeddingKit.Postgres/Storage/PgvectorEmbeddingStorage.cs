@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Storage;
 using EmbeddingKit.Tasks;
 using Npgsql;
@@ -362,7 +363,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     internal int CachedStatementTables => _statements.Count;
 
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
-        table, static (t, tasks) => new Sql(t, tasks), TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null);
+        table, static (t, tasks) => new Sql(t, tasks), TaskQueueSchema is { } schema ? new TaskTables(schema).Tasks : null);
 
     private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)
     {
