@@ -90,8 +90,10 @@ public sealed class SoakTests(PostgresServer server)
         Assert.Equal(Entities, await storage.CountAsync("doc", "soak-hash", Ct));
         Assert.Equal(1, afterFirstRound.Storage);
         Assert.Equal(afterFirstRound.Storage, storage.CachedStatementTables);
-        Assert.Equal(afterFirstRound.Search, vectorSearch.CachedStatements);
+        // One entry per statement shape (table, model, path, filters): a shape met only later (a short two-stage answer
+        // re-run exactly) may add one, but 50,000 searches must not grow it past the handful of shapes there are.
         Assert.InRange(afterFirstRound.Search, 1, 8);
+        Assert.InRange(vectorSearch.CachedStatements, afterFirstRound.Search, 8);
         Assert.True(memory - afterFirstRound.Memory < 10 * 1024 * 1024, $"managed memory grew from {afterFirstRound.Memory:N0} to {memory:N0} bytes");
     }
 
