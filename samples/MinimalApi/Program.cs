@@ -34,17 +34,9 @@ builder.Services.AddHostedService<StartupTasks>();  // the articles table and th
 // #endregion registration
 
 // #region search-registration
-// Search: the reference storage, the rollout state (active model per entity type) and the host's lexical fallback.
-builder.Services.AddSingleton(sp => (PgvectorEmbeddingStorage)sp.GetRequiredService<IEmbeddingStorage>());
-builder.Services.AddSingleton(sp => new EmbeddingRollout(
-    dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
+// Search: UsePostgres registered EmbeddingSearchService (with the storage, the rollout state and the index manager);
+// it uses the host's lexical search, when one is registered, for entities the active model has not embedded yet.
 builder.Services.AddSingleton<ILexicalSearch, ArticleLexicalSearch>();
-builder.Services.AddSingleton(sp => new EmbeddingSearchService(
-    new QueryEmbedder(sp.GetRequiredService<EmbeddingModelRegistry>()),
-    new PgvectorSearch(dataSource),
-    sp.GetRequiredService<EmbeddingRollout>().SearchModels,
-    sp.GetRequiredService<PgvectorEmbeddingStorage>(),
-    sp.GetRequiredService<ILexicalSearch>()));
 // #endregion search-registration
 
 var app = builder.Build();

@@ -8,12 +8,11 @@ namespace MinimalApi;
 /// registers first): creates the articles table and builds the per-model search indexes. Index builds are explicit in
 /// EmbeddingKit (<c>CREATE INDEX CONCURRENTLY</c>); on an empty or small table they take no time.
 /// </summary>
-public sealed class StartupTasks(ArticleStore articles, EmbeddingModelRegistry models, PgvectorEmbeddingStorage storage) : IHostedService
+public sealed class StartupTasks(ArticleStore articles, EmbeddingModelRegistry models, PgvectorEmbeddingStorage storage, EmbeddingIndexManager indexes) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await articles.EnsureCreatedAsync(cancellationToken);
-        var indexes = new EmbeddingIndexManager(articles.DataSource);
         foreach (var model in models.Models)
         {
             var table = storage.GetTable(model.Name);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EmbeddingKit.Hosting;
 using EmbeddingKit.Postgres.Migrations;
 using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Search;
@@ -8,6 +9,7 @@ using EmbeddingKit.Runtime;
 using EmbeddingKit.Samples;
 using EmbeddingKit.Tasks;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using ModelRollout;
 using Npgsql;
 
@@ -53,22 +55,19 @@ static async Task RunAsync(IConfiguration configuration)
     await PrepareSchemaAsync(dataSource, schema, configuration.GetValue("Sample:Reset", false));
 
     // #region wiring
-    // The wiring without a DI container: one queue, one storage (a table per dimension), the rollout state.
-    var tables = new Dictionary<string, EmbeddingTable>(StringComparer.Ordinal)
-    {
-        [current.Name] = new EmbeddingTable(schema, current.Dimensions),
-        [next.Name] = new EmbeddingTable(schema, next.Dimensions),
-    };
+    // The application today, composed as any host composes EmbeddingKit: its model, its documents, PostgreSQL. UsePostgres
+    // registers the queue, the storage (a table per dimension), the rollout state, search and the index manager.
     var documents = new DocumentsTable(dataSource, schema);
-    var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
-    var storage = new PgvectorEmbeddingStorage(dataSource, tables);
-    var rollout = new EmbeddingRollout(dataSource, schema, storage, queue);
+    await using var today = Compose(dataSource, schema, documents, current);
+    var queue = today.GetRequiredService<PostgresEmbeddingTaskQueue>();
+    var rollout = today.GetRequiredService<EmbeddingRollout>();
     // #endregion wiring
 
     Step("1. Today: the current model embeds every document and answers search");
     await EmbeddingKitMigrations.ApplyAsync(dataSource, schema);
     await documents.EnsureCreatedAsync();
-    var indexes = new EmbeddingIndexManager(dataSource);
+    var indexes = today.GetRequiredService<EmbeddingIndexManager>();
+    var tables = new[] { current, next }.ToDictionary(m => m.Name, m => new EmbeddingTable(schema, m.Dimensions), StringComparer.Ordinal);
     foreach (var (model, table) in tables)
     {
         await indexes.EnsureTableAsync(table);
@@ -76,7 +75,7 @@ static async Task RunAsync(IConfiguration configuration)
     }
 
     var bodies = new Dictionary<string, string>(StringComparer.Ordinal);
-    var before = new EmbeddingRuntime(new EmbeddingModelRegistry(current), documents, storage, queue);
+    var before = today.GetRequiredService<EmbeddingRuntime>();
     for (var i = 1; i <= documentCount; i++)
     {
         var id = "doc-" + i.ToString("D3", CultureInfo.InvariantCulture);
@@ -90,9 +89,12 @@ static async Task RunAsync(IConfiguration configuration)
 
     // #region dual-write
     Step($"2. Dual-write: register {next.Name} beside {current.Name}; every write now enqueues both");
-    var registry = new EmbeddingModelRegistry(current, next);            // both WriteByDefault
-    var runtime = new EmbeddingRuntime(registry, documents, storage, queue);
-    var search = new EmbeddingSearchService(new QueryEmbedder(runtime.Registry), new PgvectorSearch(dataSource), rollout.SearchModels, storage);
+    await using var during = Compose(dataSource, schema, documents, current, next);   // both WriteByDefault
+    var registry = during.GetRequiredService<EmbeddingModelRegistry>();
+    var runtime = during.GetRequiredService<EmbeddingRuntime>();
+    var storage = during.GetRequiredService<PgvectorEmbeddingStorage>();
+    var search = during.GetRequiredService<EmbeddingSearchService>();
+    rollout = during.GetRequiredService<EmbeddingRollout>();
     bodies["doc-new"] = "A document written during the rollout is embedded by both models";
     await WriteAsync(dataSource, documents, queue, registry, "doc-new", bodies["doc-new"]);
     await DrainAsync(queue, runtime);
@@ -165,6 +167,22 @@ static async Task RunAsync(IConfiguration configuration)
 
     Console.WriteLine();
     Console.WriteLine($"Rollout complete: {Type} search now runs on {next.Name}.");
+}
+
+// The application's composition: AddEmbeddingKit with its models, its document builder and PostgreSQL.
+static ServiceProvider Compose(NpgsqlDataSource dataSource, string schema, DocumentsTable documents, params EmbeddingModel[] models)
+{
+    var services = new ServiceCollection();
+    services.AddEmbeddingKit(kit =>
+    {
+        foreach (var model in models)
+        {
+            kit.AddModel(model);
+        }
+
+        kit.UseDocumentBuilder(documents).UsePostgres(dataSource, schema);
+    });
+    return services.BuildServiceProvider();
 }
 
 static async Task PrepareSchemaAsync(NpgsqlDataSource dataSource, string schema, bool reset)

@@ -21,11 +21,10 @@ var dataSource = dataSourceBuilder.Build();
 var documents = new DocumentsTable(dataSource, schema);
 
 // #region worker
-var queueOptions = configuration.GetSection("EmbeddingKit:Queue");
 builder.Services.AddEmbeddingKit(kit => kit
     .AddModel(SampleEmbedder.FromConfiguration(configuration.GetSection("EmbeddingKit:Embedder")))
     .UseDocumentBuilder(documents)
-    .UsePostgres(dataSource, schema, applyMigrationsOnStart: true, configureQueue: queueOptions.Bind)
+    .UsePostgres(dataSource, schema, applyMigrationsOnStart: true)   // queue options bound from "EmbeddingKit:Queue"
     .AddWorker());                                      // EmbeddingWorkerOptions bound from "EmbeddingKit:Worker"
 // #endregion worker
 

@@ -59,18 +59,13 @@ public sealed class EmbeddingKitBuilder
     /// <see cref="EmbeddingWorker.Progress"/> or subscribe to <see cref="EmbeddingWorker.ProgressChanged"/>.</summary>
     public EmbeddingKitBuilder AddWorker(Action<EmbeddingWorkerOptions>? configure = null)
     {
-        var options = Services.AddOptions<EmbeddingWorkerOptions>().BindConfiguration(EmbeddingWorkerOptions.SectionName);
+        var options = Services.AddOptions<EmbeddingWorkerOptions>().BindEmbeddingKitSection(EmbeddingWorkerOptions.SectionName);
         if (configure is not null)
         {
             options.Configure(configure);
         }
 
-        options.Validate(
-            o =>
-            {
-                o.Validate();
-                return true;
-            })
+        options.ValidateEmbeddingKitOptions(o => o.Validate())
             .Validate<IServiceProvider>(
                 (_, sp) => sp.GetService<IDocumentBuilder>() is not null || sp.GetService<Tasks.IEmbeddingTaskHandler>() is not EmbeddingRuntime,
                 "The worker processes tasks through the runtime, which needs a document builder: call UseDocumentBuilder(...).")

@@ -19,11 +19,22 @@ public sealed class AssetFetcher : IDisposable
 {
     private readonly HttpClient _http;
     private readonly AssetFetcherOptions _options;
+    private readonly TimeProvider _timeProvider;
 
     /// <summary>Creates the fetcher.</summary>
     /// <param name="options">The policy; the safe defaults when null.</param>
     public AssetFetcher(AssetFetcherOptions? options = null)
+        : this(options, null)
     {
+    }
+
+    /// <summary>Creates the fetcher with a clock for its timeout.</summary>
+    /// <param name="options">The policy; the safe defaults when null.</param>
+    /// <param name="timeProvider">The clock of <see cref="AssetFetcherOptions.Timeout"/>, or null for
+    /// <see cref="TimeProvider.System"/>.</param>
+    public AssetFetcher(AssetFetcherOptions? options, TimeProvider? timeProvider)
+    {
+        _timeProvider = timeProvider ?? TimeProvider.System;
         _options = options ?? new AssetFetcherOptions();
         _options.Validate();
         _http = new HttpClient(new SocketsHttpHandler
@@ -50,8 +61,8 @@ public sealed class AssetFetcher : IDisposable
     public async Task<MultimodalContent> FetchImageAsync(Uri uri, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(uri);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.Timeout);
+        using var timer = new CancellationTokenSource(_options.Timeout, _timeProvider);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         var current = uri;
         for (var redirects = 0; ; redirects++)
         {

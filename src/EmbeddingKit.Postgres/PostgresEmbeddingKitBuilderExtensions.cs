@@ -43,21 +43,27 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
     /// <param name="schema">The host's schema for EmbeddingKit's tables.</param>
     /// <param name="applyMigrationsOnStart">Apply migrations when the host starts (before the worker).</param>
     /// <param name="configureQueue">Adjusts queue options.</param>
-    public static EmbeddingKitBuilder UsePostgres(this EmbeddingKitBuilder builder, NpgsqlDataSource dataSource, string schema, bool applyMigrationsOnStart = false, Action<PostgresTaskQueueOptions>? configureQueue = null)
+    /// <param name="readDataSource">A read replica (a hot standby of <paramref name="dataSource"/>) for search: vector
+    /// queries run there first, while the queue, storage, rollout and the state and coverage checks that steer fallback
+    /// stay on <paramref name="dataSource"/>; a query the replica fails or answers short goes to the primary (see
+    /// docs/scaling.md).</param>
+    public static EmbeddingKitBuilder UsePostgres(
+        this EmbeddingKitBuilder builder, NpgsqlDataSource dataSource, string schema, bool applyMigrationsOnStart = false, Action<PostgresTaskQueueOptions>? configureQueue = null,
+        NpgsqlDataSource? readDataSource = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(dataSource);
         PostgresIdentifier.Validate(schema, nameof(schema));
         var services = builder.Services;
-        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindConfiguration(QueueSectionName);
+        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindEmbeddingKitSection(QueueSectionName);
         if (configureQueue is not null)
         {
             queueOptions.Configure(configureQueue);
         }
 
-        queueOptions.Validate(Valid<PostgresTaskQueueOptions>(o => o.Validate())).ValidateOnStart();
-        services.AddOptions<EmbeddingSearchOptions>().BindConfiguration(EmbeddingSearchOptions.SectionName)
-            .Validate(Valid<EmbeddingSearchOptions>(o => o.Validate())).ValidateOnStart();
+        queueOptions.ValidateEmbeddingKitOptions(o => o.Validate());
+        services.AddOptions<EmbeddingSearchOptions>().BindEmbeddingKitSection(EmbeddingSearchOptions.SectionName)
+            .ValidateEmbeddingKitOptions(o => o.Validate());
 
         services.TryAddSingleton(dataSource);
         services.TryAddSingleton(sp => new PostgresEmbeddingTaskQueue(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
@@ -70,11 +76,14 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
             ThrowIfUnsupported(registry);
-            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable?>(StringComparer.Ordinal);
-            return new PgvectorEmbeddingStorage(dataSource, model => tables.GetOrAdd(model, m =>
-                registry.TryGet(m, out var definition)
-                    ? new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget)
-                    : null))
+            // Only registered models are cached (the bound): a model registered later (a host adding one at run time)
+            // is found then.
+            var tables = new System.Collections.Concurrent.ConcurrentDictionary<string, EmbeddingTable>(StringComparer.Ordinal);
+            return new PgvectorEmbeddingStorage(dataSource, model => tables.TryGetValue(model, out var table)
+                ? table
+                : registry.TryGet(model, out var definition)
+                    ? tables.GetOrAdd(model, new EmbeddingTable(schema, definition.Dimensions, definition.StorageTarget))
+                    : null)
             {
                 TaskQueueSchema = schema,
             };
@@ -86,13 +95,19 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton(sp => new EmbeddingRollout(dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
         services.TryAddSingleton(sp => new QueryEmbedder(sp.GetRequiredService<EmbeddingModelRegistry>()));
         services.TryAddSingleton(sp => sp.GetRequiredService<EmbeddingRollout>().SearchModels);
+        services.TryAddSingleton(sp => new ActiveModelCache(
+            sp.GetRequiredService<SearchModelStore>(), null, sp.GetService<TimeProvider>(), sp.GetService<ILogger<ActiveModelCache>>()));
         services.TryAddSingleton(sp => new EmbeddingSearchService(
             sp.GetRequiredService<QueryEmbedder>(),
             sp.GetRequiredService<PgvectorSearch>(),
             sp.GetRequiredService<SearchModelStore>(),
             sp.GetRequiredService<PgvectorEmbeddingStorage>(),
             sp.GetService<ILexicalSearch>(),
-            sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value));
+            sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value)
+        {
+            ActiveModels = sp.GetRequiredService<ActiveModelCache>(),
+            ReadSearch = readDataSource is null ? null : new PgvectorSearch(readDataSource),
+        });
         services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>()));
 
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
@@ -111,12 +126,6 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 
     /// <summary>The configuration section queue options are bound from.</summary>
     public const string QueueSectionName = "EmbeddingKit:Queue";
-
-    private static Func<T, bool> Valid<T>(Action<T> validate) => options =>
-    {
-        validate(options);
-        return true;
-    };
 
     private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
     {

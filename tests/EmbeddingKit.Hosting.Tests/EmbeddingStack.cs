@@ -8,11 +8,13 @@ using EmbeddingKit.Runtime;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
 using EmbeddingKit.TestInfrastructure.Postgres;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EmbeddingKit.Hosting.Tests;
 
-/// <summary>Everything a host wires up, against the real test PostgreSQL and the fake provider: one schema per stack.</summary>
+/// <summary>Everything a host wires up, composed as a host composes it (<c>AddEmbeddingKit(...).UsePostgres(...)</c>),
+/// against the real test PostgreSQL and the fake provider: one schema per stack.</summary>
 public sealed class EmbeddingStack : IAsyncDisposable
 {
     public const string EntityType = "article";
@@ -54,6 +56,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public required EmbeddingSearchService Search { get; init; }
 
+    /// <summary>Gets the container everything above was resolved from.</summary>
+    public required ServiceProvider Services { get; init; }
+
     public static EmbeddingModel Model(FakeEmbeddingServer provider, string name, int dimensions) =>
         new(name, dimensions, OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
         {
@@ -74,8 +79,24 @@ public sealed class EmbeddingStack : IAsyncDisposable
         await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
         var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
         provider.Dimensions = 64;
-        var registry = new EmbeddingModelRegistry(models?.Invoke(provider) ?? [Model(provider, "model-a", 64)]);
-        var indexes = new EmbeddingIndexManager(dataSource);
+        var documents = new InMemoryDocuments();
+        var services = new ServiceCollection();
+        services.AddEmbeddingKit(kit =>
+        {
+            foreach (var model in models?.Invoke(provider) ?? [Model(provider, "model-a", 64)])
+            {
+                kit.AddModel(model);
+            }
+
+            kit.UseDocumentBuilder(documents).UsePostgres(dataSource, schema, configureQueue: o =>
+            {
+                o.BackoffBase = TimeSpan.FromMilliseconds(100);
+                o.BackoffMax = TimeSpan.FromSeconds(1);
+            });
+        });
+        var container = services.BuildServiceProvider();
+        var registry = container.GetRequiredService<EmbeddingModelRegistry>();
+        var indexes = container.GetRequiredService<EmbeddingIndexManager>();
         foreach (var model in registry.Models)
         {
             var table = new EmbeddingTable(schema, model.Dimensions);
@@ -83,11 +104,6 @@ public sealed class EmbeddingStack : IAsyncDisposable
             await indexes.EnsureModelIndexesAsync(table, model.Name, cancellationToken);
         }
 
-        var documents = new InMemoryDocuments();
-        var queue = new PostgresEmbeddingTaskQueue(dataSource, schema, new PostgresTaskQueueOptions { BackoffBase = TimeSpan.FromMilliseconds(100), BackoffMax = TimeSpan.FromSeconds(1) });
-        var storage = new PgvectorEmbeddingStorage(dataSource, m => registry.TryGet(m, out var d) ? new EmbeddingTable(schema, d.Dimensions) : null) { TaskQueueSchema = schema };
-        var runtime = new EmbeddingRuntime(registry, documents, storage, queue);
-        var rollout = new EmbeddingRollout(dataSource, schema, storage, queue);
         return new EmbeddingStack
         {
             DataSource = dataSource,
@@ -95,12 +111,13 @@ public sealed class EmbeddingStack : IAsyncDisposable
             Provider = provider,
             Documents = documents,
             Registry = registry,
-            Queue = queue,
-            QueueAdmin = new PostgresEmbeddingQueueAdmin(dataSource, schema, queue.Options),
-            Storage = storage,
-            Runtime = runtime,
-            Rollout = rollout,
-            Search = new EmbeddingSearchService(new QueryEmbedder(registry), new PgvectorSearch(dataSource), rollout.SearchModels, storage),
+            Queue = container.GetRequiredService<PostgresEmbeddingTaskQueue>(),
+            QueueAdmin = container.GetRequiredService<PostgresEmbeddingQueueAdmin>(),
+            Storage = container.GetRequiredService<PgvectorEmbeddingStorage>(),
+            Runtime = container.GetRequiredService<EmbeddingRuntime>(),
+            Rollout = container.GetRequiredService<EmbeddingRollout>(),
+            Search = container.GetRequiredService<EmbeddingSearchService>(),
+            Services = container,
         };
     }
 
@@ -126,5 +143,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    public async ValueTask DisposeAsync() => await Provider.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Services.DisposeAsync();
+        await Provider.DisposeAsync();
+    }
 }

@@ -1,4 +1,5 @@
 using EmbeddingKit.TestInfrastructure.FakeProvider;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EmbeddingKit.OpenAI.Tests;
 
@@ -9,10 +10,25 @@ public sealed class RetryAfterTests
     private static double[] LoggedDelaysMs(CapturingLogger logger) =>
         logger.Entries.Where(e => e.EventId.Id == 3003).Select(e => Convert.ToDouble(e.Values["DelayMs"], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
+    /// <summary>Runs a call on a <see cref="FakeTimeProvider"/>, advancing it in steps until the call completes (the
+    /// fake server answers on real sockets, so the steps wait for it between advances; nothing waits on the clock).</summary>
+    private static async Task<T> AdvanceUntilDoneAsync<T>(FakeTimeProvider time, Task<T> call, TimeSpan step)
+    {
+        for (var i = 0; i < 20_000 && !call.IsCompleted; i++)
+        {
+            time.Advance(step);
+            await Task.Delay(1, Ct);
+        }
+
+        return await call;
+    }
+
     [Theory]
-    [InlineData("retry-after-ms", "20", 20)]
-    [InlineData("Retry-After", "0.03", 30)]
-    [InlineData("x-ratelimit-reset-requests", "40ms", 40)]
+    [InlineData("retry-after-ms", "2000", 2_000)]
+    [InlineData("Retry-After", "1.5", 1_500)]
+    [InlineData("Retry-After", "30", 30_000)]
+    [InlineData("x-ratelimit-reset-requests", "40s", 40_000)]
+    [InlineData("x-ratelimit-reset-tokens", "6m0s", 360_000)]
     public async Task GenerateAsync_RateLimitedWithWait_WaitsWhatTheProviderAsked(string header, string value, double expectedMs)
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
@@ -20,12 +36,20 @@ public sealed class RetryAfterTests
         server.RetryAfterValue = value;
         server.InjectFault(FakeFault.RateLimited);
         var logger = new CapturingLogger();
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o => o.MaxRetryAfter = TimeSpan.FromSeconds(1)), logger: logger);
+        var time = new FakeTimeProvider();
+        var start = time.GetUtcNow();
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.MaxRetryAfter = TimeSpan.FromMinutes(10);
+            o.RequestTimeout = Timeout.InfiniteTimeSpan;
+            o.TotalTimeout = Timeout.InfiniteTimeSpan;
+        }), logger: logger, timeProvider: time);
 
-        await generator.GenerateAsync(["one"], cancellationToken: Ct);
+        await AdvanceUntilDoneAsync(time, generator.GenerateAsync(["one"], cancellationToken: Ct), TimeSpan.FromMilliseconds(expectedMs / 50));
 
         Assert.Equal([expectedMs], LoggedDelaysMs(logger));
         Assert.Equal(2, server.RequestCount);
+        Assert.True(time.GetUtcNow() - start >= TimeSpan.FromMilliseconds(expectedMs), "the retry went before the asked wait had passed");
     }
 
     // Issue 12 item 12: a wait beyond MaxRetryAfter used to be capped and retried every MaxRetryAfter without end; now
@@ -71,18 +95,27 @@ public sealed class RetryAfterTests
     }
 
     [Fact]
-    public async Task GenerateAsync_NoWaitAsked_UsesBackoffWithinMaxDelay()
+    public async Task GenerateAsync_NoWaitAsked_UsesExponentialBackoffWithinMaxDelay()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
         server.RetryAfterValue = null;
-        server.InjectFault(FakeFault.InternalServerError, 3);
+        server.InjectFault(FakeFault.InternalServerError, 4);
         var logger = new CapturingLogger();
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server), logger: logger);
+        var time = new FakeTimeProvider();
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.MaxAttempts = 5;
+            o.BaseDelay = TimeSpan.FromSeconds(1);
+            o.MaxDelay = TimeSpan.FromSeconds(5);
+            o.RequestTimeout = Timeout.InfiniteTimeSpan;
+            o.TotalTimeout = Timeout.InfiniteTimeSpan;
+        }), logger: logger, timeProvider: time);
 
-        await generator.GenerateAsync(["one"], cancellationToken: Ct);
+        await AdvanceUntilDoneAsync(time, generator.GenerateAsync(["one"], cancellationToken: Ct), TimeSpan.FromMilliseconds(100));
 
         var delays = LoggedDelaysMs(logger);
-        Assert.Equal(3, delays.Length);
-        Assert.All(delays, d => Assert.InRange(d, 0, 10));
+        Assert.Equal(4, delays.Length);
+        Assert.All(delays, d => Assert.InRange(d, 0, 5_000));
+        Assert.Equal(5, server.RequestCount);
     }
 }

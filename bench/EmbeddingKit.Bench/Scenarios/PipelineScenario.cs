@@ -8,7 +8,7 @@ using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Runtime;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EmbeddingKit.Bench.Scenarios;
@@ -16,7 +16,8 @@ namespace EmbeddingKit.Bench.Scenarios;
 /// <summary>
 /// Documents per second from enqueue to stored, through the real worker, runtime, OpenAI-compatible client and pgvector
 /// storage, against the fake provider at 100 ms per request, 64 inputs per request and 8 requests in flight: the
-/// provider-bound ceiling is 8 × 64 / 0.1 s = 5,120 documents/s.
+/// provider-bound ceiling is 8 × 64 / 0.1 s = 5,120 documents/s. Composed as a host composes it:
+/// <c>AddEmbeddingKit(...).UsePostgres(...).AddWorker(...)</c>.
 /// </summary>
 internal sealed class PipelineScenario : IBenchScenario
 {
@@ -40,8 +41,6 @@ internal sealed class PipelineScenario : IBenchScenario
         await using var dataSource = builder.Build();
         var schema = "bench_pipeline_" + Guid.NewGuid().ToString("N")[..8];
         await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
-        var table = new EmbeddingTable(schema, Dimensions);
-        await new EmbeddingIndexManager(dataSource).EnsureTableAsync(table, cancellationToken);
 
         await using var provider = await FakeEmbeddingServer.StartAsync(cancellationToken);
         provider.Dimensions = Dimensions;
@@ -56,22 +55,28 @@ internal sealed class PipelineScenario : IBenchScenario
             MaxInputsPerRequest = Batch,
             MaxConcurrentRequests = InFlight,
         });
-        var registry = new EmbeddingModelRegistry(new EmbeddingModel("bench-768", Dimensions, generator) { BatchSize = Batch, MaxConcurrentBatches = 1 });
         var texts = new InMemoryBuilder(documents);
-        var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
-        var storage = new PgvectorEmbeddingStorage(dataSource, _ => table) { TaskQueueSchema = schema };
-        var runtime = new EmbeddingRuntime(registry, texts, storage, queue);
 
         // More loops than requests in flight: while 8 requests wait on the provider (the generator's limit), the other
         // loops claim, build, store and complete, so database work hides behind provider latency.
         var loops = context.Integer("--loops", 12);
-        var worker = new EmbeddingWorker(queue, runtime, Options.Create(new EmbeddingWorkerOptions
-        {
-            Concurrency = loops,
-            BatchSize = Batch,
-            PollInterval = TimeSpan.FromMilliseconds(50),
-            StatsInterval = TimeSpan.Zero,
-        }), new PostgresTaskSignal(dataSource, schema));
+        var services = new ServiceCollection();
+        services.AddEmbeddingKit(kit => kit
+            .AddModel(new EmbeddingModel("bench-768", Dimensions, generator) { BatchSize = Batch, MaxConcurrentBatches = 1 })
+            .UseDocumentBuilder(texts)
+            .UsePostgres(dataSource, schema)
+            .AddWorker(o =>
+            {
+                o.Concurrency = loops;
+                o.BatchSize = Batch;
+                o.PollInterval = TimeSpan.FromMilliseconds(50);
+                o.StatsInterval = TimeSpan.Zero;
+            }));
+        await using var container = services.BuildServiceProvider();
+        var runtime = container.GetRequiredService<EmbeddingRuntime>();
+        var storage = container.GetRequiredService<PgvectorEmbeddingStorage>();
+        var worker = container.GetRequiredService<EmbeddingWorker>();
+        await container.GetRequiredService<EmbeddingIndexManager>().EnsureTableAsync(storage.GetTable("bench-768"), cancellationToken);
 
         // Warm-up, off the clock: the first batches pay for JIT compilation, the provider's HTTP connections and the
         // database connections; a worker that runs for hours does not. BenchmarkDotNet warms up the same way.
@@ -107,6 +112,17 @@ internal sealed class PipelineScenario : IBenchScenario
             _ => batchSeconds,
         }).Enqueue(value));
         listener.Start();
+
+        // Database round trips of the measured part (enqueue, claim, build, store, complete), counted from Npgsql's
+        // activities: one per command or batch sent.
+        long statements = 0;
+        using var commands = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref _) => ActivitySamplingResult.AllData,
+            ActivityStopped = _ => Interlocked.Increment(ref statements),
+        };
+        ActivitySource.AddActivityListener(commands);
         var pauseBefore = GC.GetTotalPauseDuration();
         var gen2Before = GC.CollectionCount(2);
         var cpuBefore = Environment.CpuUsage.TotalTime;
@@ -124,6 +140,7 @@ internal sealed class PipelineScenario : IBenchScenario
         }
 
         var elapsed = watch.Elapsed.TotalSeconds;
+        var measuredStatements = Interlocked.Read(ref statements);
         var processCpu = Environment.CpuUsage.TotalTime - cpuBefore;
         var gcPause = GC.GetTotalPauseDuration() - pauseBefore;
         var gen2 = GC.CollectionCount(2) - gen2Before;
@@ -150,7 +167,8 @@ internal sealed class PipelineScenario : IBenchScenario
         result.Metrics["process_cpu_us_per_doc"] = Math.Round(processCpu.TotalMicroseconds / documents, 1);
         result.Metrics["gc_pause_ms"] = Math.Round(gcPause.TotalMilliseconds, 1);
         result.Metrics["gc_gen2_collections"] = gen2;
-        result.Notes["setup"] = $"{documents} docs after a warm-up of {warmup}, worker loops {loops}, batch {Batch}, {InFlight} requests in flight, fake provider latency 100 ms, halfvec({Dimensions}) table without ANN index";
+        result.Metrics["statements_per_task"] = Math.Round(measuredStatements / (double)documents, 3);
+        result.Notes["setup"] = $"{documents} docs after a warm-up of {warmup}, worker loops {loops}, batch {Batch}, {InFlight} requests in flight, fake provider latency 100 ms, halfvec({Dimensions}) table without ANN index; composed through AddEmbeddingKit().UsePostgres().AddWorker(); statements_per_task = Npgsql commands (round trips) of the measured part per document";
         await using var drop = dataSource.CreateCommand($"DROP SCHEMA \"{schema}\" CASCADE");
         await drop.ExecuteNonQueryAsync(cancellationToken);
         return result;

@@ -16,7 +16,9 @@ namespace EmbeddingKit.Bench.Scenarios;
 /// latency. Each process is sized so that the provider is its bottleneck (3 loops of 4 tasks, 2 requests of 4 inputs in flight:
 /// a ceiling of 80 docs/s per process; <c>--inputs</c> and <c>--in-flight</c> change it), so the ideal is linear
 /// scaling until the machine's CPU is the limit. Workers are started, ready and warmed up (three batches each) before the
-/// tasks are enqueued; the clock runs from the enqueue to an empty queue.
+/// tasks are enqueued; the clock runs from the enqueue to an empty queue. Each <c>work</c> process composes its services
+/// through <c>AddEmbeddingKit(...).UsePostgres(...).AddWorker(...)</c> and runs <c>EmbeddingWorker</c>, the path a host
+/// application runs.
 /// </summary>
 internal sealed class ScaleoutScenario : IBenchScenario
 {

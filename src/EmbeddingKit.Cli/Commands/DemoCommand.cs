@@ -69,7 +69,7 @@ internal static class DemoCommand
                 r => $"{r.Documents:N0} documents, {r.Changed:N0} new or changed, {r.Enqueued:N0} tasks enqueued");
 
             var summary = await reporter.StepAsync("4/7", $"embedding with {model.Name} ({host.Setup!.Provider}, {model.Dimensions} dimensions), 2 workers",
-                () => new WorkLoop(host, 2, WorkCommand.DefaultBatchSize(host), TimeSpan.FromSeconds(60), untilIdle: true, reporter).RunAsync(cancellationToken),
+                () => new WorkerRun(host, 2, WorkCommand.DefaultBatchSize(host), TimeSpan.FromSeconds(60), untilIdle: true, reporter).RunAsync(cancellationToken),
                 s => $"{s.Completed:N0} embedded, {s.Failed:N0} failed, {s.RatePerSecond:N0}/s; outstanding {s.Outstanding:N0}");
             if (summary.Interrupted)
             {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
+using EmbeddingKit.Diagnostics;
 using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Runtime;
@@ -71,10 +72,13 @@ internal static class SearchCommand
 
     public static async Task<Answer> RunAsync(CliHost host, string query, string entityType, int k, string? model, SearchPath? path, CancellationToken cancellationToken)
     {
+        using var activity = EmbeddingKitDiagnostics.ActivitySource.StartActivity("embeddingkit.cli.search");
+
         // One round trip for the active model, its settings and coverage; the search service then uses what was read.
         // A one-shot command does not listen for changes: it reads the state once.
         await using var states = new ActiveModelCache(host.Rollout.SearchModels, new ActiveModelCacheOptions { Listen = false, MaxAgeWithoutListener = ActiveModelCacheDefaults.MaxAge });
-        var active = model is null ? (await states.GetAsync(entityType, cancellationToken)).Active : null;
+        var state = await states.GetAsync(entityType, model ?? (host.Registry.WriteModels.Count > 0 ? host.Registry.WriteModels[0] : null), cancellationToken);
+        var active = model is null ? state.Active : null;
         var name = model ?? active?.Model ?? host.Model.Name;
         if (!host.TryAddModelByName(name))
         {

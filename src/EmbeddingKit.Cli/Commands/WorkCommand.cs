@@ -57,7 +57,7 @@ internal static class WorkCommand
             }
 
             reporter.Line($"working on {host.Model.Name} ({host.Setup!.Provider}, {host.Model.Dimensions} dimensions) with {loops} loop(s) of {batchSize} tasks{(idle ? " until idle" : "; Ctrl-C to stop")}");
-            var summary = await new WorkLoop(host, loops, batchSize, TimeSpan.FromSeconds(leaseSeconds), idle, reporter).RunAsync(cancellationToken);
+            var summary = await new WorkerRun(host, loops, batchSize, TimeSpan.FromSeconds(leaseSeconds), idle, reporter).RunAsync(cancellationToken);
             if (idle && !summary.Interrupted)
             {
                 await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, cancellationToken);

@@ -1,37 +1,56 @@
+using EmbeddingKit.Hosting;
 using EmbeddingKit.Postgres.Migrations;
 using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Runtime;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace EmbeddingKit.Cli.Infrastructure;
 
 /// <summary>
-/// What a database command works with: the data source, the migrated schema, the documents table, the queue, and the
-/// configured model with its embedding table, storage and runtime.
+/// What a database command works with: the data source, the migrated schema, the documents table, and the services of
+/// one invocation, composed as a host application composes them (<c>AddEmbeddingKit(...).UsePostgres(...)</c> with the
+/// documents table as the document builder and the worker): the queue, the configured model with its embedding table,
+/// storage, runtime and rollout are resolved from that container.
 /// </summary>
 internal sealed class CliHost : IAsyncDisposable
 {
-    private readonly Dictionary<int, EmbeddingTable> _tables = [];
-
     private CliHost(CliSettings settings, NpgsqlDataSource dataSource, ModelSetup? setup)
     {
         Settings = settings;
         DataSource = dataSource;
         Setup = setup;
         Documents = new DocumentStore(dataSource, settings.Schema);
-        Queue = new PostgresEmbeddingTaskQueue(dataSource, settings.Schema);
-        QueueAdmin = new PostgresEmbeddingQueueAdmin(dataSource, settings.Schema);
-        Registry = setup is null ? new EmbeddingModelRegistry() : new EmbeddingModelRegistry(setup.Model);
-        Table = setup is null ? null : TableFor(setup.Model.Dimensions);
-        Storage = new PgvectorEmbeddingStorage(dataSource, model => Registry.TryGet(model, out var m) ? TableFor(m.Dimensions) : null)
+        var services = new ServiceCollection();
+        services.AddEmbeddingKit(kit =>
         {
-            TaskQueueSchema = settings.Schema,
-        };
-        Runtime = new EmbeddingRuntime(Registry, Documents, Storage, Queue);
-        Rollout = new EmbeddingRollout(dataSource, settings.Schema, Storage, Queue);
+            if (setup is not null)
+            {
+                kit.AddModel(setup.Model);
+            }
+
+            kit.UseDocumentBuilder(Documents)
+                .UsePostgres(dataSource, settings.Schema)
+                .AddWorker(o => ConfigureWorker?.Invoke(o));
+        });
+        Services = services.BuildServiceProvider();
+        Registry = Services.GetRequiredService<EmbeddingModelRegistry>();
+        Queue = Services.GetRequiredService<PostgresEmbeddingTaskQueue>();
+        QueueAdmin = Services.GetRequiredService<PostgresEmbeddingQueueAdmin>();
+        Storage = Services.GetRequiredService<PgvectorEmbeddingStorage>();
+        Runtime = Services.GetRequiredService<EmbeddingRuntime>();
+        Rollout = Services.GetRequiredService<EmbeddingRollout>();
+        Table = setup is null ? null : Storage.GetTable(setup.Model.Name);
     }
+
+    /// <summary>Gets the invocation's container.</summary>
+    public ServiceProvider Services { get; }
+
+    /// <summary>Gets or sets the worker's options, applied when the worker is first resolved (by <c>work</c> and
+    /// <c>demo</c>).</summary>
+    public Action<EmbeddingWorkerOptions>? ConfigureWorker { get; set; }
 
     /// <summary>Gets the models this invocation knows: the configured one, and hashing models added by name.</summary>
     public EmbeddingModelRegistry Registry { get; }
@@ -62,20 +81,9 @@ internal sealed class CliHost : IAsyncDisposable
 
     public string Schema => Settings.Schema;
 
-    /// <summary>The embedding table of a dimension count (one instance each, so statement caches keyed by table hit).</summary>
-    public EmbeddingTable TableFor(int dimensions)
-    {
-        lock (_tables)
-        {
-            if (!_tables.TryGetValue(dimensions, out var table))
-            {
-                table = new EmbeddingTable(Schema, dimensions);
-                _tables[dimensions] = table;
-            }
-
-            return table;
-        }
-    }
+    /// <summary>The embedding table of a dimension count (tables are values: equal descriptions share statement
+    /// caches).</summary>
+    public EmbeddingTable TableFor(int dimensions) => new(Schema, dimensions);
 
     /// <summary>Makes a model known by name when it can be built without provider options (<c>hashing-N</c>, a local
     /// preset).</summary>
@@ -136,6 +144,7 @@ internal sealed class CliHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await Services.DisposeAsync();
         Setup?.Dispose();
         await DataSource.DisposeAsync();
     }

@@ -1,6 +1,6 @@
 namespace EmbeddingKit.Cli.Infrastructure;
 
-/// <summary>What a run of <see cref="WorkLoop"/> did (the <c>--json</c> document of <c>work</c>).</summary>
+/// <summary>What a run of <see cref="WorkerRun"/> did (the <c>--json</c> document of <c>work</c>).</summary>
 internal sealed record WorkSummary
 {
     public required IReadOnlyList<string> Models { get; init; }
@@ -17,7 +17,8 @@ internal sealed record WorkSummary
 
     public long LeaseLost { get; init; }
 
-    /// <summary>Iterations that failed on the database connection and were retried after a backoff.</summary>
+    /// <summary>Worker iterations that failed as a whole (the database unreachable, for instance) and were retried after a
+    /// backoff.</summary>
     public long TransientErrors { get; init; }
 
     public long Outstanding { get; init; }

@@ -55,7 +55,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
             ? _defaultLimiter
             : TokenLimiter.Create(model, _options.MaxTokensPerInput, _options.OverlongInputPolicy);
         var inputs = Prepare(values, limiter);
-        var vectors = new float[]?[inputs.Length];
+        var vectors = new Embedding<float>?[inputs.Length];
         var usage = new UsageTotals();
 
         var requests = TokenLimiter.PlanRequests(inputs, _options.MaxInputsPerRequest, TokenLimiter.RequestBudget(model, _options.MaxTokensPerRequest), model);
@@ -98,12 +98,16 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         Dictionary<int, string>? unusable = null;
         for (var i = 0; i < vectors.Length; i++)
         {
-            if (EmbeddingResponseParser.IsUnusable(vectors[i]))
+            // The single-request sender's embeddings are handed on as they are, stamped with the call's model and time.
+            var embedding = vectors[i]!;
+            if (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(embedding.Vector, out var segment) && EmbeddingResponseParser.IsUnusable(segment.Array))
             {
                 (unusable ??= [])[i] = EmbeddingResponseParser.UnusableProblem;
             }
 
-            result.Add(new Embedding<float>(vectors[i]!) { ModelId = modelId, CreatedAt = createdAt });
+            embedding.ModelId = modelId;
+            embedding.CreatedAt = createdAt;
+            result.Add(embedding);
         }
 
         result.Usage = new UsageDetails { InputTokenCount = usage.PromptTokens, TotalTokenCount = usage.TotalTokens };
@@ -162,7 +166,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
     }
 
     private async Task RunBatchAsync(
-        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
+        string[] inputs, Embedding<float>?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationTokenSource failed)
     {
         try
@@ -177,7 +181,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
     }
 
     private async Task SendBatchAsync(
-        string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
+        string[] inputs, Embedding<float>?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationToken cancellationToken)
     {
         var request = new SingleRequestEmbeddingGenerator.RequestOptions(new ArraySegment<string>(inputs, offset, count), model, dimensions, extra, usage);
@@ -188,8 +192,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
             var embeddings = await _requests.GenerateAsync(request.Inputs, request, linked?.Token ?? cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < count; i++)
             {
-                System.Runtime.InteropServices.MemoryMarshal.TryGetArray(embeddings[i].Vector, out var segment);
-                vectors[offset + i] = segment.Array;
+                vectors[offset + i] = embeddings[i];
             }
         }
         catch (OperationCanceledException ex) when (total is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)

@@ -40,8 +40,8 @@ public sealed class EmbeddingRollout
     /// What search needs about an entity type, read from the primary in one round trip (see
     /// <see cref="SearchModelStore.GetSearchStateAsync"/>).
     /// </summary>
-    public ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default) =>
-        _models.GetSearchStateAsync(entityType, cancellationToken);
+    public ValueTask<SearchModelState> GetSearchStateAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default) =>
+        _models.GetSearchStateAsync(entityType, defaultModel, cancellationToken);
 
     /// <summary>Gets the search models (active models and search settings) this rollout changes.</summary>
     public SearchModelStore SearchModels => _models;
@@ -157,6 +157,7 @@ public sealed class EmbeddingRollout
         var vectors = await _storage.DeleteModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         await _models.ForgetModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        _models.OnChanged();
         return (vectors, tasks);
     }
 

@@ -9,7 +9,8 @@ namespace EmbeddingKit.Postgres.Search;
 /// Keeps, per entity type, what search reads before it runs (<see cref="SearchModelState"/>: the active model, the
 /// settings and whether coverage is complete), so a warm search reads none of it from the database. One connection to
 /// the primary <c>LISTEN</c>s: an activation, a retirement or saved settings (<c>EmbeddingRollout</c>, through <see cref="SearchModelStore"/>) drop every
-/// entry, and an enqueue drops the entries that said the active model lacked nothing.
+/// entry, and an enqueue drops the entries that said the active model lacked nothing. Changes made through the same
+/// store drop the entries at once, before the notification arrives.
 /// </summary>
 /// <remarks>
 /// <para>Staleness is bounded: an entry lives at most <see cref="ActiveModelCacheOptions.MaxAge"/>, and at most
@@ -26,7 +27,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     private readonly ActiveModelCacheOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string EntityType, string? DefaultModel), Entry> _entries = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private Task? _listener;
@@ -48,6 +49,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         _rollout = rollout;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _rollout.Changed += OnChanged;
     }
 
     /// <summary>Gets whether the listening connection is up, so entries live up to <see cref="ActiveModelCacheOptions.MaxAge"/>.</summary>
@@ -55,12 +57,13 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
 
     /// <summary>The search state of an entity type: kept, or read from the primary in one round trip.</summary>
     /// <param name="entityType">The entity type.</param>
+    /// <param name="defaultModel">The model search uses while none is active (see <see cref="SearchModelStore.GetSearchStateAsync"/>).</param>
     /// <param name="cancellationToken">Cancels the read.</param>
-    public async ValueTask<SearchModelState> GetAsync(string entityType, CancellationToken cancellationToken = default)
+    public async ValueTask<SearchModelState> GetAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         EnsureListening();
-        if (_entries.TryGetValue(entityType, out var kept) && IsFresh(kept))
+        if (_entries.TryGetValue((entityType, defaultModel), out var kept) && IsFresh(kept))
         {
             return kept.State;
         }
@@ -70,13 +73,13 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         var enqueues = Interlocked.Read(ref _enqueues);
         var listening = _listening;
         var readAt = _time.GetTimestamp();
-        var state = await _rollout.GetSearchStateAsync(entityType, cancellationToken).ConfigureAwait(false);
+        var state = await _rollout.GetSearchStateAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false);
         if (_entries.Count >= _options.MaxEntries)
         {
             _entries.Clear();
         }
 
-        _entries[entityType] = new Entry(state, changes, enqueues, readAt, listening);
+        _entries[(entityType, defaultModel)] = new Entry(state, changes, enqueues, readAt, listening);
         return state;
     }
 
@@ -90,6 +93,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _rollout.Changed -= OnChanged;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_listener is not null)
         {
@@ -130,6 +134,8 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
             }
         }
     }
+
+    private void OnChanged() => Interlocked.Increment(ref _changes);
 
     private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
     {

@@ -1,3 +1,4 @@
+using EmbeddingKit.Diagnostics;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
 using Npgsql;
@@ -85,10 +86,13 @@ public sealed class EmbeddingSearchService
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(query);
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        var state = model is null ? await ReadStateAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
-        var active = state?.Active;
+        using var activity = EmbeddingKitDiagnostics.ActivitySource.StartActivity("embeddingkit.search");
+        activity?.SetTag("embeddingkit.entity_type", entityType);
         var writeModels = _queries.Registry.WriteModels;
-        var modelName = model ?? active?.Model ?? (writeModels.Count > 0 ? writeModels[0] : null)
+        var defaultModel = model ?? (writeModels.Count > 0 ? writeModels[0] : null);
+        var state = await ReadStateAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false);
+        var active = model is null ? state.Active : null;
+        var modelName = model ?? active?.Model ?? defaultModel
             ?? throw new ArgumentException($"No model is active for {entityType} and none was given.", nameof(model));
         if (!_queries.Registry.TryGet(modelName, out _))
         {
@@ -97,9 +101,9 @@ public sealed class EmbeddingSearchService
 
         // Coverage first, then the vector query: an entity embedded between the two is then still found by one of them.
         // Only entities the active model lacks call for a fallback; with none, the query is embedded once. They are
-        // listed only when the state says some may be missing (or, with no model activated, nothing says otherwise).
+        // listed only when the state says some may be missing.
         var previous = active?.PreviousModel is { } p && _queries.Registry.TryGet(p, out _) ? p : null;
-        var mayLack = state is not null && (previous is not null || _lexical is not null) && (active is null || state.MayLackVectors);
+        var mayLack = model is null && (previous is not null || _lexical is not null) && state.MayLackVectors;
         var (uncovered, complete) = mayLack
             ? await _models.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
@@ -197,9 +201,9 @@ public sealed class EmbeddingSearchService
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, model, pathName))];
     }
 
-    private async ValueTask<SearchModelState> ReadStateAsync(string entityType, CancellationToken cancellationToken) => ActiveModels is { } cache
-        ? await cache.GetAsync(entityType, cancellationToken).ConfigureAwait(false)
-        : await _models.GetSearchStateAsync(entityType, cancellationToken).ConfigureAwait(false);
+    private async ValueTask<SearchModelState> ReadStateAsync(string entityType, string? defaultModel, CancellationToken cancellationToken) => ActiveModels is { } cache
+        ? await cache.GetAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false)
+        : await _models.GetSearchStateAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false);
 
     private async ValueTask<VectorSearchResult> SearchOnReplicaFirstAsync(
         EmbeddingTable table, string model, ReadOnlyMemory<Half> vector, VectorSearchOptions options, CancellationToken cancellationToken)

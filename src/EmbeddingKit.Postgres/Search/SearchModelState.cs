@@ -4,13 +4,16 @@ namespace EmbeddingKit.Postgres.Search;
 /// (<see cref="SearchModelStore.GetSearchStateAsync"/>), kept by <see cref="ActiveModelCache"/> between changes.</summary>
 /// <param name="EntityType">The entity type.</param>
 /// <param name="Active">The active model, or null when none was activated.</param>
-/// <param name="ActiveSettings">The active model's saved search settings, if any.</param>
+/// <param name="ActiveSettings">The active model's saved search settings (with none active, the default model's), if any.</param>
 /// <param name="PreviousSettings">The previous (fallback) model's saved search settings, if any.</param>
-/// <param name="HasPendingWork">Whether the active model has outstanding or dead tasks for the entity type when read:
-/// some entities may lack its vector, so search checks which.</param>
+/// <param name="HasPendingWork">Whether the active model (with none active, the default model asked for) has outstanding
+/// or dead tasks for the entity type when read: some entities may lack its vector, so search checks which.</param>
 public sealed record SearchModelState(
     string EntityType, ActiveModel? Active, ModelSearchSettings? ActiveSettings, ModelSearchSettings? PreviousSettings, bool HasPendingWork)
 {
+    /// <summary>Gets the model the state was read for while none is active (search's default), if any.</summary>
+    public string? DefaultModel { get; init; }
+
     /// <summary>Gets whether some entities may lack the active model's vector: it has pending work, or it was activated
     /// below full coverage. Only then does search look for them (and for fallback hits).</summary>
     public bool MayLackVectors => HasPendingWork || Active is { Coverage: < 1 };
@@ -21,7 +24,7 @@ public sealed record SearchModelState(
     /// <returns>Whether this state knows the model's settings.</returns>
     public bool TryGetSettings(string model, out ModelSearchSettings? settings)
     {
-        if (Active is not null && model == Active.Model)
+        if ((Active?.Model ?? DefaultModel) is { } searched && model == searched)
         {
             settings = ActiveSettings;
             return true;

@@ -51,21 +51,33 @@ public sealed class SearchModelStore
     /// settings change what search reads for an entity type.</summary>
     internal static string NotificationChannelFor(string schema) => PostgresEmbeddingTaskQueue.ChannelFor(schema) + "_rollout";
 
+    /// <summary>Raised in this process after an activation, a retirement or saved settings commit, so a cache over this
+    /// store drops what it kept at once (other processes learn it from the notification).</summary>
+    internal event Action? Changed;
+
     /// <summary>
     /// What search needs about an entity type, read from the primary in one round trip: the active model (with its
     /// fallback and coverage when activated), the saved search settings of both models, and whether the active model
-    /// has outstanding or dead tasks for the type. <see cref="ActiveModelCache"/> keeps it between changes.
+    /// has outstanding or dead tasks for the type (with no model active: the settings and pending work of
+    /// <paramref name="defaultModel"/>). <see cref="ActiveModelCache"/> keeps it between changes.
     /// </summary>
-    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default)
+    /// <param name="entityType">The entity type.</param>
+    /// <param name="defaultModel">The model search uses while none is active (its pending work is read then).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, string? defaultModel = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        await using var command = _dataSource.CreateCommand(_sql.State(_queue.PendingWorkCondition("$1", "a.model")));
+        await using var command = _dataSource.CreateCommand(_sql.State(_queue.PendingWorkCondition("$1", "coalesce(a.model, $2)")));
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string?> { TypedValue = defaultModel, NpgsqlDbType = NpgsqlDbType.Text });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (reader.IsDBNull(0))
         {
-            return new SearchModelState(entityType, null, null, null, false);
+            return new SearchModelState(entityType, null, defaultModel is null ? null : ReadSettings(reader, 6, defaultModel), null, reader.GetBoolean(14))
+            {
+                DefaultModel = defaultModel,
+            };
         }
 
         var active = ReadActive(reader);
@@ -74,7 +86,10 @@ public sealed class SearchModelStore
             active,
             ReadSettings(reader, 6, active.Model),
             active.PreviousModel is null ? null : ReadSettings(reader, 10, active.PreviousModel),
-            reader.GetBoolean(14));
+            reader.GetBoolean(14))
+        {
+            DefaultModel = defaultModel,
+        };
     }
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>
@@ -129,6 +144,7 @@ public sealed class SearchModelStore
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        Changed?.Invoke();
     }
 
     /// <summary>Makes a model the active one of an entity type; the current one becomes the previous (the rollout checks
@@ -141,12 +157,19 @@ public sealed class SearchModelStore
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = forced });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return ReadActive(reader);
+        ActiveModel activated;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            activated = ReadActive(reader);
+        }
+
+        Changed?.Invoke();
+        return activated;
     }
 
-    /// <summary>Forgets a retired model on the caller's transaction: its settings, and its place as a previous model.</summary>
+    /// <summary>Forgets a retired model on the caller's transaction: its settings, and its place as a previous model (the
+    /// caller raises <see cref="OnChanged"/> after its commit).</summary>
     internal async ValueTask ForgetModelInTransactionAsync(string model, NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(_sql.ForgetModel, connection, transaction);
@@ -154,6 +177,9 @@ public sealed class SearchModelStore
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Tells this process's caches that a change committed (for writes made on a caller's transaction).</summary>
+    internal void OnChanged() => Changed?.Invoke();
 
     /// <summary>
     /// The entities of a type the model lacks a vector for, as far as it is cheap to know: those with an outstanding or
@@ -245,10 +271,10 @@ public sealed class SearchModelStore
             SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
-                   a.model IS NOT NULL AND ({pendingWork})
+                   coalesce(a.model, $2) IS NOT NULL AND ({pendingWork})
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
-            LEFT JOIN {_settings} s ON s.model = a.model
+            LEFT JOIN {_settings} s ON s.model = coalesce(a.model, $2)
             LEFT JOIN {_settings} p ON p.model = a.previous_model
             """;
 

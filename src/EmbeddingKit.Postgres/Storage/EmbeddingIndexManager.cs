@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using NpgsqlTypes;
+using Polly;
+using Polly.Retry;
 
 namespace EmbeddingKit.Postgres.Storage;
 
@@ -38,6 +40,7 @@ public sealed partial class EmbeddingIndexManager
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger _logger;
+    private readonly ResiliencePipeline<bool> _lockWait;
 
     /// <summary>Creates the manager.</summary>
     /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
@@ -51,10 +54,31 @@ public sealed partial class EmbeddingIndexManager
     /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
     /// <param name="logger">The logger, or null for none.</param>
     public EmbeddingIndexManager(NpgsqlDataSource dataSource, ILogger<EmbeddingIndexManager>? logger)
+        : this(dataSource, logger, null)
+    {
+    }
+
+    /// <summary>Creates the manager with a logger and a clock.</summary>
+    /// <param name="dataSource">The database; built with <c>UseVector()</c> when it also serves storage and search.</param>
+    /// <param name="logger">The logger, or null for none.</param>
+    /// <param name="timeProvider">The clock of the waits between tries of the index lock (50 ms doubling to 1 s), or null
+    /// for <see cref="TimeProvider.System"/>.</param>
+    public EmbeddingIndexManager(NpgsqlDataSource dataSource, ILogger<EmbeddingIndexManager>? logger, TimeProvider? timeProvider)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _lockWait = new ResiliencePipelineBuilder<bool> { TimeProvider = timeProvider ?? TimeProvider.System }
+            .AddRetry(new RetryStrategyOptions<bool>
+            {
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome is { Exception: null, Result: false }),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = TimeSpan.FromMilliseconds(50),
+                MaxDelay = TimeSpan.FromSeconds(1),
+            })
+            .Build();
     }
 
     /// <summary>Creates the <c>vector</c> extension (when missing), the schema (when missing) and the table
@@ -87,7 +111,40 @@ public sealed partial class EmbeddingIndexManager
 
         await ExecuteAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(table.Schema)}", cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(connection, table.CreateTableSql(), cancellationToken).ConfigureAwait(false);
+        await UpgradeToChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false);
         return created;
+    }
+
+    /// <summary>Moves a table created before the chunk key to it (see <see cref="EmbeddingTable.UpgradeToChunkKeySql"/>),
+    /// once, under the table's lock.</summary>
+    private async Task UpgradeToChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    {
+        if (!await NeedsChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await AcquireLockAsync(connection, table, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await NeedsChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var statement in table.UpgradeToChunkKeySql())
+                {
+                    await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<bool> NeedsChunkKeyAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(table.NeedsChunkKeySql(), connection);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     /// <summary>
@@ -210,15 +267,11 @@ public sealed partial class EmbeddingIndexManager
     // Polls pg_try_advisory_lock instead of waiting in pg_advisory_lock: the holder's CREATE INDEX CONCURRENTLY waits for
     // every open transaction, including a statement blocked in pg_advisory_lock, so several processes ensuring indexes
     // at once deadlocked (40P01). Between tries no transaction is open, so the index build never waits for us.
-    private static async Task AcquireLockAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(50);
-        while (!await LockAsync(connection, table, "pg_try_advisory_lock", cancellationToken).ConfigureAwait(false))
-        {
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.TicksPerSecond));
-        }
-    }
+    private async Task AcquireLockAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken) =>
+        await _lockWait.ExecuteAsync(
+            static async (state, token) => await LockAsync(state.connection, state.table, "pg_try_advisory_lock", token).ConfigureAwait(false),
+            (connection, table),
+            cancellationToken).ConfigureAwait(false);
 
     private static async Task<bool> LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
     {

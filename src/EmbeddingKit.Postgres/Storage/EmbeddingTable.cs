@@ -82,8 +82,11 @@ public sealed class EmbeddingTable : IEquatable<EmbeddingTable>
     /// <summary>Gets the <c>halfvec(K)</c> type name.</summary>
     public string VectorType => $"halfvec({Dimensions.ToString(CultureInfo.InvariantCulture)})";
 
-    /// <summary>Returns <c>CREATE TABLE IF NOT EXISTS</c> for the table. Pages keep 10% free so that raising the generation
-    /// of unchanged content (a touch) can be a heap-only update that writes no index entries.</summary>
+    /// <summary>Returns <c>CREATE TABLE IF NOT EXISTS</c> for the table, keyed by <c>(entity_type, entity_id, model,
+    /// chunk)</c>: an entity that is not chunked is chunk 0; <c>chunk_start</c> and <c>chunk_length</c> are a chunk's span
+    /// in the document (null for chunk 0 of an unchunked entity). Pages keep 10% free so that raising the generation of
+    /// unchanged content (a touch) can be a heap-only update that writes no index entries. Tables created before the
+    /// chunk key are moved to it by <see cref="UpgradeToChunkKeySql"/>.</summary>
     public string CreateTableSql() => $"""
         CREATE TABLE IF NOT EXISTS {QualifiedName} (
             entity_type  text        NOT NULL,
@@ -94,9 +97,64 @@ public sealed class EmbeddingTable : IEquatable<EmbeddingTable>
             generation   bigint      NOT NULL,
             created_at   timestamptz NOT NULL DEFAULT now(),
             updated_at   timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (entity_type, entity_id, model)
+            chunk        integer     NOT NULL DEFAULT 0,
+            chunk_start  integer,
+            chunk_length integer,
+            PRIMARY KEY (entity_type, entity_id, model, chunk)
         ) WITH (fillfactor = 90)
         """;
+
+    /// <summary>The name of the unique index the chunk key is built as before it becomes the primary key (see
+    /// <see cref="UpgradeToChunkKeySql"/>).</summary>
+    public string ChunkKeyIndexName => IndexName("key", "chunk");
+
+    /// <summary>
+    /// The statements that move a table created before the chunk key (primary key <c>(entity_type, entity_id,
+    /// model)</c>) to it without rewriting a row: the three chunk columns are added (a constant default: a catalog-only
+    /// change), the new key is built as a unique index with <c>CREATE INDEX CONCURRENTLY</c> (reads the table, blocks no
+    /// writes), and one short <c>ALTER TABLE</c> swaps it in as the primary key. Each statement runs on its own, outside a
+    /// transaction; each is idempotent, and a half-built index left by an interrupted run is dropped first.
+    /// <see cref="EmbeddingIndexManager.EnsureTableAsync"/> runs them when the table still has the old key.
+    /// </summary>
+    public IReadOnlyList<string> UpgradeToChunkKeySql()
+    {
+        var table = PostgresIdentifier.QuoteLiteral(QualifiedName);
+        var index = PostgresIdentifier.Qualify(Schema, ChunkKeyIndexName);
+        var indexLiteral = PostgresIdentifier.QuoteLiteral(ChunkKeyIndexName);
+        return
+        [
+            $"""
+            ALTER TABLE {QualifiedName}
+                ADD COLUMN IF NOT EXISTS chunk integer NOT NULL DEFAULT 0,
+                ADD COLUMN IF NOT EXISTS chunk_start integer,
+                ADD COLUMN IF NOT EXISTS chunk_length integer
+            """,
+            $"""
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass({PostgresIdentifier.QuoteLiteral(index)}) AND NOT indisvalid) THEN
+                    EXECUTE 'DROP INDEX {index.Replace("'", "''", StringComparison.Ordinal)}';
+                END IF;
+            END $$
+            """,
+            $"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {PostgresIdentifier.Quote(ChunkKeyIndexName)} ON {QualifiedName} (entity_type, entity_id, model, chunk)",
+            $"""
+            DO $$
+            DECLARE
+                pk name;
+            BEGIN
+                SELECT conname INTO pk FROM pg_constraint WHERE conrelid = {table}::regclass AND contype = 'p' AND cardinality(conkey) = 3;
+                IF pk IS NOT NULL THEN
+                    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', {table}::regclass, pk, pk, {indexLiteral});
+                END IF;
+            END $$
+            """,
+        ];
+    }
+
+    /// <summary>Returns a query of one boolean: whether the table still has the primary key of before the chunk key.</summary>
+    internal string NeedsChunkKeySql() =>
+        $"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {PostgresIdentifier.QuoteLiteral(QualifiedName)}::regclass AND contype = 'p' AND cardinality(conkey) = 3)";
 
     /// <summary>The name of the model's HNSW index on the <c>halfvec</c> column: table, <c>hnsw</c>, the model
     /// reduced to <c>[a-z0-9_]</c> and a hash of table and model, at most 63 bytes.</summary>

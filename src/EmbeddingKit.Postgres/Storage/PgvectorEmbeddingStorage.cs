@@ -399,7 +399,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         // The generation guard: an older generation never overwrites a newer one; an equal one may (a retry of the
         // same task writes the same content).
         private const string OnConflict = """
-            ON CONFLICT (entity_type, entity_id, model) DO UPDATE SET
+            ON CONFLICT (entity_type, entity_id, model, chunk) DO UPDATE SET
                 embedding = excluded.embedding, content_hash = excluded.content_hash,
                 generation = excluded.generation, updated_at = now()
             WHERE stored.generation <= excluded.generation

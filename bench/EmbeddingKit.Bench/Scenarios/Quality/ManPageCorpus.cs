@@ -17,7 +17,7 @@ internal static class ManPageCorpus
 {
     public const string Root = "/usr/share/man";
 
-    public static async Task<(IReadOnlyList<ManPage> Pages, string Source)> ReadAsync(int count, int seed, int familyCap, string cacheDirectory, TextWriter log, CancellationToken cancellationToken)
+    public static async Task<(IReadOnlyList<ManPage> Pages, string Source)> ReadAsync(int count, int seed, int familyCap, string cacheDirectory, Func<ManPage, bool> accept, TextWriter log, CancellationToken cancellationToken)
     {
         var files = Enumerable.Range(1, 8).Select(s => Path.Combine(Root, $"man{s}")).Where(Directory.Exists)
             .SelectMany(d => new DirectoryInfo(d).EnumerateFiles("*.gz").Where(f => f.LinkTarget is null).Select(f => f.FullName))
@@ -53,7 +53,7 @@ internal static class ManPageCorpus
             for (var i = 0; i < batch.Count && pages.Count < count; i++)
             {
                 rendered++;
-                if (texts[i] is { } text && Parse(Name(batch[i]), text) is { } page && queries.Add(page.Query))
+                if (texts[i] is { } text && Parse(Name(batch[i]), text) is { } page && accept(page) && queries.Add(page.Query))
                 {
                     pages.Add(page);
                 }
@@ -65,7 +65,7 @@ internal static class ManPageCorpus
             }
         }
 
-        return (pages, $"{files.Count} pages under {Root}/man1-8, {candidates.Count} after the family cap of {familyCap}, {rendered} rendered for {pages.Count} usable (seed {seed})");
+        return (pages, $"{files.Count} pages under {Root}/man1-8, {candidates.Count} after the family cap of {familyCap}, {rendered} rendered (in seeded order) for {pages.Count} usable (seed {seed})");
     }
 
     private static string Name(string file) => Path.GetFileName(file)[..^3];

@@ -25,7 +25,10 @@ internal static class ManPageEvaluation
     {
         var log = context.Log;
         var cache = context.Arguments.SkipWhile(a => a != "--man-cache").Skip(1).FirstOrDefault() ?? Path.Combine(Path.GetTempPath(), "embeddingkit-man-cache");
-        var (pages, source) = await ManPageCorpus.ReadAsync(count, seed, context.Integer("--man-family-cap", 50), cache, log, cancellationToken);
+        var wordPiece = LocalModels.AllMiniLmL6V2.CreateTokenCounter();
+        var maxTokens = context.Integer("--man-max-tokens", 8000);
+        var (pages, source) = await ManPageCorpus.ReadAsync(count, seed, context.Integer("--man-family-cap", 50), cache, p => wordPiece.CountTokens(p.Document) <= maxTokens, log, cancellationToken);
+        source += $", pages over {maxTokens} WordPiece tokens skipped (--man-max-tokens)";
         log.WriteLine($"man pages: {source}");
         var models = (context.Arguments.SkipWhile(a => a != "--man-models").Skip(1).FirstOrDefault() ?? $"hashing-384,{LocalModels.ArcticEmbedXsName}")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -33,7 +36,6 @@ internal static class ManPageEvaluation
             .Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(c => c.Split(':')).Select(p => (Size: int.Parse(p[0], CultureInfo.InvariantCulture), Overlap: int.Parse(p[1], CultureInfo.InvariantCulture))).ToList();
 
-        var wordPiece = LocalModels.AllMiniLmL6V2.CreateTokenCounter();
         var tokens = pages.Select(p => wordPiece.CountTokens(p.Document)).ToArray();
         var sorted = tokens.Order().ToArray();
         var window = LocalModels.AllMiniLmL6V2.MaxTokens - 2;
@@ -209,6 +211,8 @@ internal static class ManPageEvaluation
         result.Metrics[$"recall_at_10_{key}_{path}"] = hits / queries.Length;
         result.Metrics[$"mrr_at_10_{key}_{path}"] = reciprocal / queries.Length;
         result.Table.Add([system, path, F(hits / queries.Length), F(reciprocal / queries.Length)]);
+        Console.Error.WriteLine($"  {system} {path}: recall@10 {F(hits / queries.Length)}, MRR@10 {F(reciprocal / queries.Length)}" +
+            (longCount > 0 ? $"; over the window ({longCount}): recall@10 {F(longHits / longCount)}, MRR@10 {F(longReciprocal / longCount)}" : string.Empty));
         if (longCount > 0)
         {
             result.Metrics[$"recall_at_10_{key}_{path}_long"] = longHits / longCount;

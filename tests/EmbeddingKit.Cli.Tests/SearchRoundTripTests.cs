@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using EmbeddingKit.Diagnostics;
+using EmbeddingKit.TestInfrastructure.Postgres;
+
+namespace EmbeddingKit.Cli.Tests;
+
+/// <summary>`embeddingkit search` on a warm cluster, its database round trips counted on the wire by a proxy while the
+/// command's span runs (opening the host, migrations included, is not the search).</summary>
+public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server)
+{
+    [Fact]
+    public async Task Search_WarmCluster_StateSearchAndTextsInThreeRoundTrips()
+    {
+        var file = WriteFile("docs.jsonl", string.Join('\n',
+            new[] { ("pg", "PostgreSQL object-relational database server"), ("gimp", "GNU Image Manipulation Program"), ("vim", "Vi IMproved text editor") }
+                .Select(d => $$"""{"id":"{{d.Item1}}","text":"{{d.Item2}}"}""")));
+        Assert.Equal(0, (await RunFakeAsync("ingest", file, "--entity-type", "package")).ExitCode);
+        Assert.Equal(0, (await RunFakeAsync("work", "--until-idle")).ExitCode);
+        await using var counter = RoundTripCounter.Start(Connection);
+        var spans = new Dictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == EmbeddingKitDiagnostics.Name,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStarted = activity => activity.SetCustomProperty("round-trips", counter.RoundTrips),
+            ActivityStopped = activity =>
+            {
+                lock (spans)
+                {
+                    spans[activity.OperationName] = counter.RoundTrips - (long)activity.GetCustomProperty("round-trips")!;
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        var args = new[] { "search", "GNU Image Manipulation Program", "--entity-type", "package", "-k", "2", "--json",
+            "--connection", counter.ConnectionString, "--schema", Schema, "--provider", "openai-compatible", "--base-url", Fake.BaseUrl.ToString(),
+            "--model", "m", "--dimensions", "16", "--api-key", ApiKey };
+        Assert.Equal(0, (await Cli.RunAsync(args)).ExitCode); // warm: the schema, tables and types are there now
+
+        var search = await Cli.RunAsync(args);
+
+        Assert.Equal(0, search.ExitCode);
+        Assert.Equal("gimp", search.Json().GetProperty("hits")[0].GetProperty("id").GetString());
+        // The search itself: the active model, settings and coverage (one round trip), then the vector query with its
+        // filter count, BEGIN and COMMIT (one). The command then reads the hits' texts (one); no row is counted.
+        Assert.Equal(1, spans["embeddingkit.search"]);
+        Assert.Equal(3, spans["embeddingkit.cli.search"]);
+    }
+}
