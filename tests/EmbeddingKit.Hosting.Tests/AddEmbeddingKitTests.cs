@@ -3,6 +3,7 @@ using EmbeddingKit.Runtime;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
 using EmbeddingKit.TestInfrastructure.Postgres;
+using EmbeddingKit.TestInfrastructure.Time;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
@@ -106,18 +107,29 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
         var builder = new Npgsql.NpgsqlDataSourceBuilder(cluster.ConnectionString);
         builder.UseVector();
         await using var dataSource = builder.Build();
+        var time = new TimerCountingTimeProvider();
         var hostBuilder = Host.CreateApplicationBuilder();
+        hostBuilder.Services.AddSingleton<TimeProvider>(time);
         hostBuilder.Services.AddEmbeddingKit(kit => kit
             .AddModel(new EmbeddingModel("model-a", 16, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(16)))
             .UseDocumentBuilder(new InMemoryDocuments())
             .UsePostgres(dataSource, "waiting", applyMigrationsOnStart: true));
         using var host = hostBuilder.Build();
 
+        // The waits between tries run on the host's clock: advanced here, never slept (a wait is one timer).
         var starting = host.StartAsync(Ct);
-        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        Assert.True(await time.WaitForTimersAsync(1, TimeSpan.FromSeconds(60), Ct), "the first try failed and the wait began");
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(await time.WaitForTimersAsync(2, TimeSpan.FromSeconds(60), Ct), "the second try failed too");
         var startedWhileDown = starting.IsCompleted;
         await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], Ct);
-        await starting.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        for (var timers = 2; !starting.IsCompleted; timers++)
+        {
+            time.Advance(TimeSpan.FromSeconds(10)); // at least the next wait (500 ms doubling to 10 s)
+            await Task.WhenAny(starting, time.WaitForTimersAsync(timers + 1, TimeSpan.FromSeconds(60), Ct));
+        }
+
+        await starting;
 
         Assert.False(startedWhileDown);
         Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, "waiting", Ct));

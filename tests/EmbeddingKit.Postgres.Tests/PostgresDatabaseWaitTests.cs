@@ -1,3 +1,4 @@
+using EmbeddingKit.TestInfrastructure.Time;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 
@@ -7,12 +8,14 @@ namespace EmbeddingKit.Postgres.Tests;
 /// retry on a <see cref="FakeTimeProvider"/>, so nothing sleeps.</summary>
 public sealed class PostgresDatabaseWaitTests
 {
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task ExecuteAsync_UnreachableThenReachable_RetriesAfterDoublingDelaysCappedAtTenSeconds()
     {
-        var time = new FakeTimeProvider();
+        var time = new TimerCountingTimeProvider();
         var delays = new List<TimeSpan>();
         var wait = PostgresDatabaseWait.Create(TimeSpan.FromMinutes(5), time, (_, delay) => { lock (delays) { delays.Add(delay); } });
         var calls = 0;
@@ -21,34 +24,35 @@ public sealed class PostgresDatabaseWaitTests
             _ => Interlocked.Increment(ref calls) <= 7 ? throw new TimeoutException("connect timed out") : ValueTask.CompletedTask, Ct).AsTask();
         for (var retry = 1; retry <= 7; retry++)
         {
-            await Until.TrueAsync(() => Count(delays) == retry, $"retry {retry} scheduled");
+            Assert.True(await time.WaitForTimersAsync(retry, WaitLimit, Ct), $"retry {retry} scheduled");
             Assert.False(run.IsCompleted);
-            time.Advance(delays[retry - 1]);
+            time.Advance(Delays(delays)[retry - 1]);
         }
 
         await run;
         Assert.Equal(8, calls);
-        Assert.Equal(new[] { 0.5, 1, 2, 4, 8, 10, 10 }, delays.Select(d => d.TotalSeconds));
+        Assert.Equal(new[] { 0.5, 1, 2, 4, 8, 10, 10 }, Delays(delays).Select(d => d.TotalSeconds));
     }
 
     [Fact]
     public async Task ExecuteAsync_StillUnreachableWhenTheNextTryWouldStartAfterTheBudget_ThrowsTheLastError()
     {
-        var time = new FakeTimeProvider();
+        var time = new TimerCountingTimeProvider();
         var delays = new List<TimeSpan>();
         var wait = PostgresDatabaseWait.Create(TimeSpan.FromSeconds(3), time, (_, delay) => { lock (delays) { delays.Add(delay); } });
         var calls = 0;
 
         var run = wait.ExecuteAsync(_ => throw new TimeoutException($"attempt {Interlocked.Increment(ref calls)}"), Ct).AsTask();
-        await Until.TrueAsync(() => Count(delays) == 1, "first retry scheduled");
+        Assert.True(await time.WaitForTimersAsync(1, WaitLimit, Ct), "first retry scheduled");
         time.Advance(TimeSpan.FromSeconds(0.5));
-        await Until.TrueAsync(() => Count(delays) == 2, "second retry scheduled");
+        Assert.True(await time.WaitForTimersAsync(2, WaitLimit, Ct), "second retry scheduled");
         time.Advance(TimeSpan.FromSeconds(1));
 
         // At 1.5 s the next wait (2 s) would end after the 3 s budget: the third error goes to the caller.
         var error = await Assert.ThrowsAsync<TimeoutException>(() => run);
         Assert.Equal("attempt 3", error.Message);
         Assert.Equal(3, calls);
+        Assert.Equal(new[] { 0.5, 1 }, Delays(delays).Select(d => d.TotalSeconds));
     }
 
     [Fact]
@@ -99,11 +103,11 @@ public sealed class PostgresDatabaseWaitTests
         Assert.Equal(1, calls);
     }
 
-    private static int Count(List<TimeSpan> delays)
+    private static List<TimeSpan> Delays(List<TimeSpan> delays)
     {
         lock (delays)
         {
-            return delays.Count;
+            return [.. delays];
         }
     }
 }

@@ -1,4 +1,5 @@
 using EmbeddingKit.TestInfrastructure.Postgres;
+using EmbeddingKit.TestInfrastructure.Time;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 
@@ -8,7 +9,7 @@ namespace EmbeddingKit.Postgres.Tests;
 /// <see cref="FakeTimeProvider"/>: the reconnect delays are advanced, never slept.</summary>
 public sealed class PostgresNotificationListenerTests(PostgresServer server) : SchemaTest(server)
 {
-    private readonly FakeTimeProvider _time = new();
+    private readonly TimerCountingTimeProvider _time = new();
     private readonly List<TimeSpan> _delays = [];
     private int _listening;
     private int _notifications;
@@ -30,7 +31,8 @@ public sealed class PostgresNotificationListenerTests(PostgresServer server) : S
             await ExecuteAsync($"NOTIFY {channel}");
             await Until.TrueAsync(() => Volatile.Read(ref _notifications) == drop, "notified");
             await TerminateAsync(application);
-            await Until.TrueAsync(() => Delays().Count == drop, "the drop seen");
+            Assert.True(await _time.WaitForTimersAsync(drop, TimeSpan.FromSeconds(30), Ct), "the reconnect delay started");
+            Assert.Equal(drop, Delays().Count);
             Assert.Equal(drop, Volatile.Read(ref _listening));
 
             // Each connection that listened starts the backoff over: 500 ms after every drop, not 500 ms then 1 s.
@@ -52,7 +54,7 @@ public sealed class PostgresNotificationListenerTests(PostgresServer server) : S
 
         for (var failure = 1; failure <= 4; failure++)
         {
-            await Until.TrueAsync(() => Delays().Count == failure, $"failure {failure}");
+            Assert.True(await _time.WaitForTimersAsync(failure, TimeSpan.FromSeconds(30), Ct), $"delay {failure} started");
             _time.Advance(Delays()[^1]);
         }
 
