@@ -149,6 +149,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         var gone = new List<EmbeddingTask>();
         var unusable = new List<(EmbeddingTask Task, string Problem)>();
         var unchanged = new List<EmbeddingTask>();
+        var lexicalMissing = new List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>();
         var changed = new List<Pending<string>>();
         foreach (var task in tasks)
         {
@@ -166,20 +167,26 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                var hash = ContentHash.Compute(model, document.Content!);
+                // The title is part of the hash (it changes the lexical document); NUL cannot occur in valid text.
+                var lexical = new LexicalDocument(document.Content!, document.Title);
+                var hash = ContentHash.Compute(model, document.Title is null ? document.Content! : document.Content + "\0title\0" + document.Title);
                 if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
                 {
                     unchanged.Add(task);
+                    if (state.HasLexical == false)
+                    {
+                        lexicalMissing.Add((task.Key, task.Generation, lexical));
+                    }
                 }
                 else
                 {
-                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash));
+                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash) { Lexical = lexical });
                 }
             }
         }
 
         await RemoveUnusableAsync(model, entityType, unusable, outcome, cancellationToken).ConfigureAwait(false);
-        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
+        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken, lexicalMissing).ConfigureAwait(false);
     }
 
     /// <summary>A document that cannot be embedded (edited to empty text, say) fails permanently, and its stored vector —
@@ -261,10 +268,21 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     /// round trip.</summary>
     private async Task StoreAsync<TInput>(
         EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
-        List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken)
+        List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken,
+        List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>? lexicalMissing = null)
     {
         await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
-        await WriteAsync(unchanged, "unchanged", model, outcome, () => _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
+        await WriteAsync(unchanged, "unchanged", model, outcome, async () =>
+        {
+            var touched = await _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken).ConfigureAwait(false);
+            if (lexicalMissing is { Count: > 0 })
+            {
+                // Unchanged vectors stored before the lexical index existed: their documents are written alone.
+                await _storage.WriteLexicalAsync(lexicalMissing, cancellationToken).ConfigureAwait(false);
+            }
+
+            return touched;
+        }).ConfigureAwait(false);
         if (changed.Count == 0)
         {
             return;
@@ -511,7 +529,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation)));
+            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation) { Lexical = chunk[i].Lexical }));
         }
     }
 
@@ -539,7 +557,10 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Writing {Count} results of model {Model} to storage failed")]
     private static partial void LogStorageFailed(ILogger logger, string model, int count, Exception exception);
 
-    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash);
+    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash)
+    {
+        public LexicalDocument? Lexical { get; init; }
+    }
 
     /// <summary>Collects per-task results from concurrent provider calls.</summary>
     private sealed class OutcomeBuilder
