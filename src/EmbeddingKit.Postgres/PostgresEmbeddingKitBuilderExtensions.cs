@@ -53,6 +53,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                     : null))
             {
                 TaskQueueSchema = schema,
+                LexicalSchema = schema,
             };
         });
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the

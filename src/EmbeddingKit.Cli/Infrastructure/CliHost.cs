@@ -27,6 +27,7 @@ internal sealed class CliHost : IAsyncDisposable
         Storage = new PgvectorEmbeddingStorage(dataSource, model => Registry.TryGet(model, out var m) ? TableFor(m.Dimensions) : null)
         {
             TaskQueueSchema = settings.Schema,
+            LexicalSchema = settings.Schema,
         };
         Runtime = new EmbeddingRuntime(Registry, Documents, Storage, Queue);
         Rollout = new EmbeddingRollout(dataSource, settings.Schema, Storage, Queue);

@@ -71,6 +71,20 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
     }
 
+    /// <summary>
+    /// Gets the schema of the lexical index (migration 4, <c>embeddingkit_lexical_documents</c>), or null (the default)
+    /// for none. When set, every vector written for a text document writes the entity's full-text document in the same
+    /// statement (one per entity, whatever the model; the title weighted above the text, with the entity type's text
+    /// search configuration), guarded by generation like the vector; a delete removes it with the vector; and
+    /// <see cref="GetStatesAsync"/> says whether it is stored, so that unchanged content stored before the index
+    /// existed gets its document without a provider call. The composition roots (<c>UsePostgres</c>, the CLI) set it.
+    /// </summary>
+    public string? LexicalSchema
+    {
+        get;
+        init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
+    }
+
     /// <summary>Returns the table of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">The resolver knows no table for the model.</exception>
     public EmbeddingTable GetTable(string model)
@@ -99,7 +113,10 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2));
+            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2))
+            {
+                HasLexical = sql.Lexical is null ? null : reader.GetBoolean(3),
+            };
         }
 
         return states;
@@ -159,12 +176,31 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     }
 
     /// <inheritdoc />
+    public async ValueTask<int> WriteLexicalAsync(
+        IReadOnlyList<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)> documents, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        if (documents.Count == 0 || LexicalSchema is null)
+        {
+            return 0;
+        }
+
+        await using var command = _dataSource.CreateCommand(LexicalSql!.Upsert);
+        command.Parameters.Add(Text([.. documents.Select(d => d.Key.EntityType)]));
+        command.Parameters.Add(Text([.. documents.Select(d => d.Key.EntityId)]));
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. documents.Select(d => d.Generation)] });
+        command.Parameters.Add(Text([.. documents.Select(d => d.Document.Text)]));
+        command.Parameters.Add(Text([.. documents.Select(d => d.Document.Title)!]));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public ValueTask<int> TouchAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
         ByKeyAsync(keys, static sql => sql.Touch, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
-        ByKeyAsync(keys, static sql => sql.Delete, cancellationToken);
+        ByKeyAsync(keys, static sql => sql.Delete, cancellationToken, deleteLexical: true);
 
     /// <summary>Counts the vectors stored for a model and entity type (the numerator of a model's coverage).</summary>
     public async ValueTask<long> CountAsync(string entityType, string model, CancellationToken cancellationToken = default)
@@ -216,7 +252,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     }
 
     private async ValueTask<int> ByKeyAsync(
-        IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, Func<Sql, string> statement, CancellationToken cancellationToken)
+        IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, Func<Sql, string> statement, CancellationToken cancellationToken, bool deleteLexical = false)
     {
         ArgumentNullException.ThrowIfNull(keys);
         if (keys.Count == 0)
@@ -248,11 +284,24 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
             batch.BatchCommands.Add(command);
         }
 
+        var vectorCommands = batch.BatchCommands.Count;
+        if (deleteLexical && LexicalSql is { } lexical)
+        {
+            // The entity is gone (or its text unusable): its document goes in the same transaction, after the vectors
+            // (the lock order of the upsert).
+            var command = new NpgsqlBatchCommand(lexical.Delete);
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.EntityType)]));
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.EntityId)]));
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.Model)]));
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. keys.Select(k => k.Generation)] });
+            batch.BatchCommands.Add(command);
+        }
+
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         var affected = 0;
-        foreach (var command in batch.BatchCommands)
+        for (var i = 0; i < vectorCommands; i++)
         {
-            affected += command.RecordsAffected;
+            affected += batch.BatchCommands[i].RecordsAffected;
         }
 
         return affected;
@@ -280,26 +329,36 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
             i++;
         }
 
-        await using var command = new NpgsqlCommand(StatementsFor(table).UpsertUnnest, connection, transaction);
+        var sql = StatementsFor(table);
+        await using var command = new NpgsqlCommand(sql.Lexical is null ? sql.UpsertUnnest : sql.UpsertUnnestWithLexical, connection, transaction);
         command.Parameters.Add(Text(entityTypes));
         command.Parameters.Add(Text(entityIds));
         command.Parameters.Add(Text(models));
         command.Parameters.Add(new NpgsqlParameter<HalfVector[]> { TypedValue = vectors, DataTypeName = "halfvec[]" });
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = hashes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = generations });
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (sql.Lexical is null)
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Text)!]));
+        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Title)!]));
+        return (int)(long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
     private async Task<int> UpsertCopyAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, int ordinal, CancellationToken cancellationToken)
     {
         var staging = "embeddingkit_upsert_" + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging), connection, transaction))
+        var sql = StatementsFor(table);
+        var lexical = sql.Lexical is not null;
+        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging, lexical), connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging), cancellationToken).ConfigureAwait(false);
+        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging, lexical), cancellationToken).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
             foreach (var record in records)
@@ -311,13 +370,20 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
                 await writer.WriteAsync(new HalfVector(record.Vector), "halfvec", cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(record.ContentHash, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(record.Generation, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                if (lexical)
+                {
+                    await writer.WriteAsync(record.Lexical?.Text, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await writer.WriteAsync(record.Lexical?.Title, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var merge = new NpgsqlCommand(StatementsFor(table).UpsertFrom(staging), connection, transaction);
-        return await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var merge = new NpgsqlCommand(sql.UpsertFrom(staging), connection, transaction);
+        return lexical
+            ? (int)(long)(await merge.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!
+            : await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private EmbeddingTable TableFor(EmbeddingTaskKey key)
@@ -359,7 +425,9 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     internal string GetStatesSql(EmbeddingTable table) => StatementsFor(table).GetStates;
 
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
-        table, static (t, tasks) => new Sql(t, tasks), TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null);
+        table, static (t, state) => new Sql(t, state.Tasks, state.Lexical), (Tasks: TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null, Lexical: LexicalSql));
+
+    private LexicalStatements? LexicalSql => LexicalSchema is null ? null : field ??= new LexicalStatements(LexicalSchema);
 
     private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)
     {
@@ -370,9 +438,11 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     private static NpgsqlParameter<string[]> Text(string[] values) => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
 
     /// <summary>The statements of one table, with its qualified name spliced in once (validated and quoted).</summary>
-    private sealed class Sql(EmbeddingTable table, string? tasks)
+    private sealed class Sql(EmbeddingTable table, string? tasks, LexicalStatements? lexical)
     {
         private readonly string _t = table.QualifiedName;
+
+        public LexicalStatements? Lexical => lexical;
 
         // The rows to write, in key order (the lock order of the whole schema), and — when writes are guarded — only
         // those whose task still holds the same generation, share-locked until the write commits so that no delete,
@@ -416,7 +486,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         // analyzed yet (a new model filling up) got a scan of every row of the model with the ids as a filter (7-12 ms
         // for 64 ids at 20,000 rows instead of 0.2). LIMIT 1 keeps the lateral subquery from being flattened into a join.
         public string GetStates => field ??= $"""
-            SELECT s.entity_id, s.content_hash, s.generation
+            SELECT s.entity_id, s.content_hash, s.generation{(lexical is null ? string.Empty : ", " + lexical.Exists("$1", "s.entity_id"))}
             FROM unnest($3::text[]) AS i(entity_id)
             CROSS JOIN LATERAL (
                 SELECT stored.entity_id, stored.content_hash, stored.generation FROM {_t} AS stored
@@ -431,19 +501,44 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
             {OnConflict}
             """;
 
-        public string UpsertFrom(string staging) => $"""
+        // With a lexical index: the same insert, and the documents of the rows it wrote, in one statement ($7 texts, $8 titles).
+        public string UpsertUnnestWithLexical => field ??= lexical!.UpsertWithVectors(
+            $"""
             INSERT INTO {_t} AS stored ({Columns})
-            {Rows(PostgresIdentifier.Quote(staging))}
+            {Rows($"unnest($1::text[], $2::text[], $3::text[], $4::halfvec[], $5::bytea[], $6::bigint[]) AS i({Columns})")}
             {OnConflict}
-            """;
+            """,
+            "unnest($1::text[], $2::text[], $7::text[], $8::text[]) AS d(entity_type, entity_id, body, title)");
 
-        public static string CreateStaging(string staging) => $"""
+        public string UpsertFrom(string staging)
+        {
+            var quoted = PostgresIdentifier.Quote(staging);
+            if (lexical is null)
+            {
+                return $"""
+                    INSERT INTO {_t} AS stored ({Columns})
+                    {Rows(quoted)}
+                    {OnConflict}
+                    """;
+            }
+
+            return lexical.UpsertWithVectors(
+                $"""
+                INSERT INTO {_t} AS stored ({Columns})
+                {Rows($"(SELECT {Columns} FROM {quoted}) AS s")}
+                {OnConflict}
+                """,
+                $"(SELECT entity_type, entity_id, lexical_text AS body, lexical_title AS title FROM {quoted}) AS d");
+        }
+
+        public static string CreateStaging(string staging, bool lexical) => $"""
             CREATE TEMP TABLE {PostgresIdentifier.Quote(staging)} (
-                entity_type text, entity_id text, model text, embedding halfvec, content_hash bytea, generation bigint
+                entity_type text, entity_id text, model text, embedding halfvec, content_hash bytea, generation bigint{(lexical ? ", lexical_text text, lexical_title text" : string.Empty)}
             ) ON COMMIT DROP
             """;
 
-        public static string CopyStaging(string staging) => $"COPY {PostgresIdentifier.Quote(staging)} ({Columns}) FROM STDIN (FORMAT BINARY)";
+        public static string CopyStaging(string staging, bool lexical) =>
+            $"COPY {PostgresIdentifier.Quote(staging)} ({Columns}{(lexical ? ", lexical_text, lexical_title" : string.Empty)}) FROM STDIN (FORMAT BINARY)";
 
         // Touch leaves updated_at alone: it is when the vector was last written.
         public string Touch => field ??= $"""
