@@ -83,7 +83,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
         var documents = new InMemoryDocuments();
         var queue = new PostgresEmbeddingTaskQueue(dataSource, schema, new PostgresTaskQueueOptions { BackoffBase = TimeSpan.FromMilliseconds(100), BackoffMax = TimeSpan.FromSeconds(1) });
-        var storage = new PgvectorEmbeddingStorage(dataSource, m => registry.TryGet(m, out var d) ? new EmbeddingTable(schema, d.Dimensions) : null) { TaskQueueSchema = schema };
+        var storage = new PgvectorEmbeddingStorage(dataSource, m => registry.TryGet(m, out var d) ? new EmbeddingTable(schema, d.Dimensions) : null) { TaskQueueSchema = schema, LexicalSchema = schema };
         var runtime = new EmbeddingRuntime(registry, documents, storage, queue);
         var rollout = new EmbeddingRollout(dataSource, schema, storage, queue);
         return new EmbeddingStack

@@ -85,6 +85,9 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
     }
 
+    /// <summary>Gets the database.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
     /// <summary>Returns the table of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">The resolver knows no table for the model.</exception>
     public EmbeddingTable GetTable(string model)
