@@ -55,7 +55,8 @@ public sealed class EmbeddingKitBuilder
     }
 
     /// <summary>Runs the background worker in this process, with options bound from <c>EmbeddingKit:Worker</c> and then
-    /// <paramref name="configure"/>.</summary>
+    /// <paramref name="configure"/>. The worker is also registered as itself, so a host can read its
+    /// <see cref="EmbeddingWorker.Progress"/> or subscribe to <see cref="EmbeddingWorker.ProgressChanged"/>.</summary>
     public EmbeddingKitBuilder AddWorker(Action<EmbeddingWorkerOptions>? configure = null)
     {
         var options = Services.AddOptions<EmbeddingWorkerOptions>().BindConfiguration(EmbeddingWorkerOptions.SectionName);
@@ -69,7 +70,11 @@ public sealed class EmbeddingKitBuilder
             {
                 o.Validate();
                 return true;
-            }).ValidateOnStart();
+            })
+            .Validate<IServiceProvider>(
+                (_, sp) => sp.GetService<IDocumentBuilder>() is not null || sp.GetService<Tasks.IEmbeddingTaskHandler>() is not EmbeddingRuntime,
+                "The worker processes tasks through the runtime, which needs a document builder: call UseDocumentBuilder(...).")
+            .ValidateOnStart();
 
         Services.AddSingleton<EmbeddingWorker>();
         Services.AddHostedService(sp => sp.GetRequiredService<EmbeddingWorker>());

@@ -15,13 +15,15 @@ public static class EmbeddingKitServiceCollectionExtensions
     /// Adds the model registry and the runtime (<see cref="EmbeddingRuntime"/>, also as <see cref="IEmbeddingTaskHandler"/>)
     /// and returns a builder to register models, the document builder, storage, the queue and the worker.
     /// </summary>
+    /// <remarks>The document builder is needed only to process tasks: a host that only searches or enqueues may leave it
+    /// out (<see cref="EmbeddingKitBuilder.AddWorker"/> refuses to start without one).</remarks>
     public static EmbeddingKitBuilder AddEmbeddingKit(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(sp => new EmbeddingModelRegistry(sp.GetServices<EmbeddingKitBuilder.ModelRegistration>().Select(r => r.Factory(sp))));
         services.TryAddSingleton(sp => new EmbeddingRuntime(
             sp.GetRequiredService<EmbeddingModelRegistry>(),
-            sp.GetRequiredService<IDocumentBuilder>(),
+            sp.GetService<IDocumentBuilder>() ?? MissingDocumentBuilder.Instance,
             sp.GetRequiredService<IEmbeddingStorage>(),
             sp.GetService<IEmbeddingTaskQueue>(),
             sp.GetService<ILogger<EmbeddingRuntime>>(),

@@ -6,6 +6,9 @@ public static class EmbeddingWorkerDefaults
     /// <summary>2 loops.</summary>
     public const int Concurrency = 2;
 
+    /// <summary>Runs until the host stops.</summary>
+    public const bool StopWhenIdle = false;
+
     /// <summary>64 tasks.</summary>
     public const int BatchSize = 64;
 

@@ -30,6 +30,12 @@ public sealed class EmbeddingWorkerOptions
     /// it off. Default 15 seconds.</summary>
     public TimeSpan StatsInterval { get; set; } = EmbeddingWorkerDefaults.StatsInterval;
 
+    /// <summary>Gets or sets whether the worker stops once its models have no outstanding task left (tasks waiting for a
+    /// retry backoff or for the lease of a crashed worker keep it running; those of a paused model do not). Stopping
+    /// ends the worker's loops and, in a host, stops the application: a batch job or a command-line run drains the queue
+    /// and exits. Default <see langword="false"/> (<see cref="EmbeddingWorkerDefaults.StopWhenIdle"/>).</summary>
+    public bool StopWhenIdle { get; set; } = EmbeddingWorkerDefaults.StopWhenIdle;
+
     /// <summary>Gets or sets the worker name stored with leases. Default <c>machine:pid</c>.</summary>
     public string? WorkerId { get; set; }
 

@@ -1,5 +1,7 @@
 using EmbeddingKit.Postgres;
 using EmbeddingKit.Postgres.Migrations;
+using EmbeddingKit.Postgres.Rollout;
+using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Runtime;
@@ -9,12 +11,13 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace EmbeddingKit.Hosting;
 
-/// <summary>Plugs PostgreSQL into <see cref="EmbeddingKitBuilder"/>: the task queue, the enqueue signal and, unless the
-/// host registered its own, the reference pgvector storage.</summary>
+/// <summary>Plugs PostgreSQL into <see cref="EmbeddingKitBuilder"/>: the task queue, the enqueue signal, the reference
+/// pgvector storage (unless the host registered its own), search, rollout and index management.</summary>
 public static partial class PostgresEmbeddingKitBuilderExtensions
 {
     /// <summary>
@@ -23,6 +26,18 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
     /// storage refuses, when the host starts and before any task is tried, a registered model with more dimensions than
     /// pgvector can index (<see cref="UnsupportedDimensionsException"/>).
     /// </summary>
+    /// <remarks>
+    /// <para>Registers, each once (a host's own registration of a type wins): <see cref="PostgresEmbeddingTaskQueue"/>
+    /// (also as <see cref="IEmbeddingTaskQueue"/> and <see cref="IEmbeddingQueueStatistics"/>), the enqueue signal,
+    /// <see cref="PgvectorEmbeddingStorage"/> (also as <see cref="IEmbeddingStorage"/>; one table object per model, made
+    /// once, so batches group and statements are cached per table), <see cref="PgvectorSearch"/>,
+    /// <see cref="EmbeddingRollout"/>, <see cref="EmbeddingSearchService"/> (with the host's <see cref="ILexicalSearch"/>
+    /// when one is registered) and <see cref="EmbeddingIndexManager"/>. A host that only searches needs no document
+    /// builder and no worker.</para>
+    /// <para>Queue options (<see cref="PostgresTaskQueueOptions"/>) are bound from <c>EmbeddingKit:Queue</c> and then
+    /// <paramref name="configureQueue"/>; search options (<see cref="EmbeddingSearchOptions"/>) from
+    /// <c>EmbeddingKit:Search</c>. Both are validated when the host starts.</para>
+    /// </remarks>
     /// <param name="builder">The builder.</param>
     /// <param name="dataSource">The database (build it with <c>UseVector()</c> for the storage).</param>
     /// <param name="schema">The host's schema for EmbeddingKit's tables.</param>
@@ -33,15 +48,23 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(dataSource);
         PostgresIdentifier.Validate(schema, nameof(schema));
-        var options = new PostgresTaskQueueOptions();
-        configureQueue?.Invoke(options);
-        options.Validate();
         var services = builder.Services;
+        var queueOptions = services.AddOptions<PostgresTaskQueueOptions>().BindConfiguration(QueueSectionName);
+        if (configureQueue is not null)
+        {
+            queueOptions.Configure(configureQueue);
+        }
+
+        queueOptions.Validate(Valid<PostgresTaskQueueOptions>(o => o.Validate())).ValidateOnStart();
+        services.AddOptions<EmbeddingSearchOptions>().BindConfiguration(EmbeddingSearchOptions.SectionName)
+            .Validate(Valid<EmbeddingSearchOptions>(o => o.Validate())).ValidateOnStart();
+
         services.TryAddSingleton(dataSource);
-        services.TryAddSingleton(_ => new PostgresEmbeddingTaskQueue(dataSource, schema, options));
+        services.TryAddSingleton(sp => new PostgresEmbeddingTaskQueue(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
+        services.TryAddSingleton<IEmbeddingQueueStatistics>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
-        services.TryAddSingleton<IEmbeddingStorage>(sp =>
+        services.TryAddSingleton(sp =>
         {
             // One table object per model, made once: storage groups records and caches statements by table.
             var registry = sp.GetRequiredService<EmbeddingModelRegistry>();
@@ -56,6 +79,20 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                 LexicalSchema = schema,
             };
         });
+        services.TryAddSingleton<IEmbeddingStorage>(sp => sp.GetRequiredService<PgvectorEmbeddingStorage>());
+
+        // Reads and administration: a search-only host resolves these without a document builder or a worker.
+        services.TryAddSingleton(_ => new PgvectorSearch(dataSource));
+        services.TryAddSingleton(sp => new EmbeddingRollout(dataSource, schema, sp.GetRequiredService<PgvectorEmbeddingStorage>(), sp.GetRequiredService<PostgresEmbeddingTaskQueue>()));
+        services.TryAddSingleton(sp => new EmbeddingSearchService(
+            sp.GetRequiredService<EmbeddingRuntime>(),
+            sp.GetRequiredService<PgvectorSearch>(),
+            sp.GetRequiredService<EmbeddingRollout>(),
+            sp.GetRequiredService<PgvectorEmbeddingStorage>(),
+            sp.GetService<ILexicalSearch>(),
+            sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value));
+        services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>()));
+
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
         // start stops before a worker claims (a host's own storage is not checked).
         services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new StorageCheck(sp)));
@@ -69,6 +106,15 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 
         return builder;
     }
+
+    /// <summary>The configuration section queue options are bound from.</summary>
+    public const string QueueSectionName = "EmbeddingKit:Queue";
+
+    private static Func<T, bool> Valid<T>(Action<T> validate) => options =>
+    {
+        validate(options);
+        return true;
+    };
 
     private static void ThrowIfUnsupported(EmbeddingModelRegistry registry)
     {

@@ -24,14 +24,14 @@ namespace EmbeddingKit.Postgres.Search;
 /// </remarks>
 public sealed class EmbeddingSearchService
 {
-    // The most entities lacking an active vector that are listed; the previous model then searches only them.
-    private const int UncoveredLimit = 1000;
-
     private readonly EmbeddingRuntime _runtime;
     private readonly PgvectorSearch _search;
     private readonly EmbeddingRollout _rollout;
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly ILexicalSearch? _lexical;
+
+    // The most entities lacking an active vector that are listed; the previous model then searches only them.
+    private readonly int _uncoveredLimit;
 
     /// <summary>Creates the service.</summary>
     /// <param name="runtime">Embeds queries (its registry knows the models).</param>
@@ -39,7 +39,8 @@ public sealed class EmbeddingSearchService
     /// <param name="rollout">Knows the active model and each model's settings.</param>
     /// <param name="storage">The storage (its tables, and which entities a model covers).</param>
     /// <param name="lexical">The host's lexical fallback, if any.</param>
-    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null)
+    /// <param name="options">The options; <see cref="EmbeddingSearchDefaults"/> when not given.</param>
+    public EmbeddingSearchService(EmbeddingRuntime runtime, PgvectorSearch search, EmbeddingRollout rollout, PgvectorEmbeddingStorage storage, ILexicalSearch? lexical = null, EmbeddingSearchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(search);
@@ -50,6 +51,8 @@ public sealed class EmbeddingSearchService
         _rollout = rollout;
         _storage = storage;
         _lexical = lexical;
+        options?.Validate();
+        _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
     }
 
     /// <summary>Gets the lexical index that <see cref="SearchPath.Hybrid"/> and <see cref="SearchPath.Lexical"/> search,
@@ -111,7 +114,7 @@ public sealed class EmbeddingSearchService
         // Only entities the active model lacks call for a fallback; with none, the query is embedded once.
         var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
         var (uncovered, complete) = model is null
-            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, UncoveredLimit, cancellationToken).ConfigureAwait(false)
+            ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
         if (entityIds is not null && complete)
         {

@@ -264,6 +264,10 @@ public sealed partial class PgvectorSearch
         }
     }
 
+    /// <summary>The cached search statements (one per table, model, path and filter shape: a bound the soak test holds it
+    /// to).</summary>
+    internal int CachedStatements => _statements.Count;
+
     private string StatementFor(EmbeddingTable table, string model, VectorSearchOptions options, SearchPath path) => _statements.GetOrAdd(
         (table, model, path, options.EntityType is not null, options.EntityIds is not null, false),
         static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds));

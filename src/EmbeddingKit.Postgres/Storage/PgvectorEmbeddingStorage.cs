@@ -427,6 +427,9 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     /// <summary>The state lookup statement of a table (for plan tests).</summary>
     internal string GetStatesSql(EmbeddingTable table) => StatementsFor(table).GetStates;
 
+    /// <summary>The tables with cached statements (one per table: a bound the soak test holds it to).</summary>
+    internal int CachedStatementTables => _statements.Count;
+
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
         table, static (t, state) => new Sql(t, state.Tasks, state.Lexical), (Tasks: TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null, Lexical: LexicalSql));
 

@@ -1,0 +1,21 @@
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>Options of <see cref="EmbeddingSearchService"/>, bound by <c>UsePostgres</c> from the configuration section
+/// <c>EmbeddingKit:Search</c>. Defaults are in <see cref="EmbeddingSearchDefaults"/>.</summary>
+public sealed class EmbeddingSearchOptions
+{
+    /// <summary>The configuration section the options are bound from.</summary>
+    public const string SectionName = "EmbeddingKit:Search";
+
+    /// <summary>Gets or sets the most entities lacking an active vector that a search lists before each query; the
+    /// previous model then searches only them (beyond, its hits are checked against the active model's vectors instead).
+    /// 1 to 100,000. Default 1,000.</summary>
+    public int UncoveredLimit { get; set; } = EmbeddingSearchDefaults.UncoveredLimit;
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(UncoveredLimit, 1, nameof(UncoveredLimit));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(UncoveredLimit, 100_000, nameof(UncoveredLimit));
+    }
+}
