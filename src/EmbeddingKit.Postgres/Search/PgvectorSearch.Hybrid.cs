@@ -22,7 +22,8 @@ public sealed partial class PgvectorSearch
     /// <param name="vectors">The vector lists: the active model's first, then a fallback model's (at most two).</param>
     /// <param name="text">The query text for the lexical list; null or blank for none. Any text is accepted: operators of
     /// <c>tsquery</c> syntax are words to <c>websearch_to_tsquery</c>, a query of stop words or punctuation gives an empty
-    /// lexical list, NUL characters are dropped and text beyond <see cref="HybridSearchDefaults.MaxQueryChars"/> is cut.</param>
+    /// lexical list, NUL characters are dropped and text beyond <see cref="HybridSearchDefaults.MaxQueryChars"/> is cut. A
+    /// document matches any of the query's terms (phrases in quotes stay phrases; exclusions are dropped).</param>
     /// <param name="lexical">The lexical index; null for vector lists alone.</param>
     /// <param name="options">Results, fusion settings and filters; defaults when null.</param>
     /// <param name="transaction">Runs in the caller's transaction when given; otherwise in one of its own.</param>
@@ -299,9 +300,11 @@ public sealed partial class PgvectorSearch
             }
 
             // websearch_to_tsquery takes any text: operators are words, unbalanced quotes and parentheses are ignored,
-            // and a query of stop words or punctuation is an empty tsquery that matches nothing.
+            // and a query of stop words or punctuation is an empty tsquery that matches nothing. Its terms are then
+            // joined by OR (a document needs any of them; ts_rank_cd ranks those with more and closer terms first) and
+            // its exclusions dropped: a query is a description, not a filter. Lexemes never hold '&', '!' or a space.
             ctes.Add($"""
-                lq AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text}) AS query),
+                lq AS MATERIALIZED (SELECT replace(replace(websearch_to_tsquery({configuration}, {text})::text, ' & ', ' | '), '!', '')::tsquery AS query),
                 lx AS MATERIALIZED (
                     SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.score DESC, m.entity_id) AS rank FROM (
                         SELECT l.entity_type, l.entity_id, ts_rank_cd(l.document, lq.query) AS score
