@@ -1,3 +1,4 @@
+using EmbeddingKit.Chunking;
 using EmbeddingKit.Onnx.Internal;
 using EmbeddingKit.Runtime;
 using Microsoft.Extensions.AI;
@@ -94,6 +95,32 @@ public sealed record LocalModel
         options ??= new LocalEmbeddingOptions();
         options.Validate();
         return new OnnxEmbeddingGenerator(this, ModelSession.Get(this, options.IntraOpThreads), options);
+    }
+
+    /// <summary>The counter of this model's WordPiece tokens (<c>[CLS]</c> and <c>[SEP]</c> not counted), for
+    /// <see cref="TextChunker"/>. Loads the vocabulary once per process, not the graph.</summary>
+    /// <exception cref="EmbeddingConfigurationException">The vocabulary is missing or not a WordPiece vocabulary.</exception>
+    public ITokenCounter CreateTokenCounter() => WordPieceTokenCounter.Get(this);
+
+    /// <summary>A chunker sized to this model's window: chunks of at most <see cref="MaxTokens"/> less
+    /// <c>[CLS]</c>, <c>[SEP]</c> and the <see cref="DocumentPrefix"/>'s tokens, unless <paramref name="options"/> asks for
+    /// fewer; the overlap of <paramref name="options"/> (default <see cref="TextChunkerDefaults.OverlapTokens"/>).</summary>
+    /// <param name="options">The sizes; <see cref="TextChunkerOptions.MaxTokens"/> above the window is lowered to it.
+    /// Default: the window, with the default overlap.</param>
+    /// <exception cref="EmbeddingConfigurationException">As for <see cref="CreateTokenCounter"/>, or an option is out of
+    /// range.</exception>
+    public TextChunker CreateChunker(TextChunkerOptions? options = null)
+    {
+        var counter = CreateTokenCounter();
+        var window = MaxTokens - 2 - (DocumentPrefix is null ? 0 : counter.CountTokens(DocumentPrefix));
+        var sized = new TextChunkerOptions
+        {
+            MaxTokens = options is null ? window : Math.Min(options.MaxTokens, window),
+            OverlapTokens = options?.OverlapTokens ?? TextChunkerDefaults.OverlapTokens,
+            TitleSeparator = options?.TitleSeparator ?? TextChunkerDefaults.TitleSeparator,
+        };
+        sized.OverlapTokens = Math.Min(sized.OverlapTokens, sized.MaxTokens / 2);
+        return new TextChunker(counter, sized);
     }
 
     /// <summary>Creates the <see cref="EmbeddingModel"/> of this model for the runtime: its embedder, its dimensions

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using EmbeddingKit.Cli.Infrastructure;
+using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Search;
 
 namespace EmbeddingKit.Cli.Commands;
@@ -94,7 +95,10 @@ internal static class SearchCommand
 
     public static async Task<Answer> RunAsync(CliHost host, string query, string entityType, int k, string? model, SearchPath? path, CancellationToken cancellationToken)
     {
-        var active = model is null ? await host.Rollout.GetActiveAsync(entityType, cancellationToken) : null;
+        // One round trip for the active model, its settings and coverage; the search service then uses what was read.
+        // A one-shot command does not listen for changes: it reads the state once.
+        await using var states = new ActiveModelCache(host.Rollout, new ActiveModelCacheOptions { Listen = false, MaxAgeWithoutListener = ActiveModelCacheDefaults.MaxAge });
+        var active = model is null ? (await states.GetAsync(entityType, cancellationToken)).Active : null;
         var name = model ?? active?.Model ?? host.Model.Name;
         if (!host.TryAddModelByName(name))
         {
@@ -106,20 +110,34 @@ internal static class SearchCommand
             host.TryAddModelByName(previous);
         }
 
-        if (path != SearchPath.Lexical && await host.Storage.CountAsync(entityType, name, cancellationToken) == 0)
+        var service = new EmbeddingSearchService(host.Runtime, new PgvectorSearch(host.DataSource), host.Rollout, host.Storage)
         {
-            var known = (await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken)).Where(g => g.EntityType == entityType).Select(g => g.Model).ToList();
-            throw new CliException(known.Count == 0
-                ? $"unknown model '{name}' for {entityType}: no vectors are stored for {entityType} yet (ingest, then work --until-idle)"
-                : $"unknown model '{name}' for {entityType}: no vectors of it are stored; stored models: {string.Join(", ", known)}", 2);
-        }
-
-        var service = new EmbeddingSearchService(host.Runtime, new PgvectorSearch(host.DataSource), host.Rollout, host.Storage);
+            ActiveModels = states,
+        };
         var watch = Stopwatch.StartNew();
         var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
         var elapsed = watch.Elapsed;
-        var texts = await host.Documents.GetTextsAsync(entityType, [.. result.Hits.Select(h => h.EntityId)], cancellationToken);
+        if (result.Hits.Count == 0 && path != SearchPath.Lexical)
+        {
+            await ThrowIfNoVectorsAsync(host, entityType, name, cancellationToken);
+        }
+
+        var texts = result.Hits.Count == 0 ? [] : await host.Documents.GetTextsAsync(entityType, [.. result.Hits.Select(h => h.EntityId)], cancellationToken);
         return new Answer(result, texts, elapsed);
+    }
+
+    // Only a search without hits asks why: no vectors of the model at all is an error that names the stored models.
+    private static async Task ThrowIfNoVectorsAsync(CliHost host, string entityType, string name, CancellationToken cancellationToken)
+    {
+        if (await host.Storage.CountAsync(entityType, name, cancellationToken) > 0)
+        {
+            return;
+        }
+
+        var known = (await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken)).Where(g => g.EntityType == entityType).Select(g => g.Model).ToList();
+        throw new CliException(known.Count == 0
+            ? $"unknown model '{name}' for {entityType}: no vectors are stored for {entityType} yet (ingest, then work --until-idle)"
+            : $"unknown model '{name}' for {entityType}: no vectors of it are stored; stored models: {string.Join(", ", known)}", 2);
     }
 
     public static void Print(Reporter reporter, Answer answer, string indent)

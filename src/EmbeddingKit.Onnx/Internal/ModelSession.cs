@@ -105,7 +105,7 @@ internal sealed class ModelSession
         }
     }
 
-    private static BertTokenizer LoadTokenizer(LocalModelFile vocabulary, bool lowerCase)
+    internal static BertTokenizer LoadTokenizer(LocalModelFile vocabulary, bool lowerCase)
     {
         using var stream = vocabulary.Open();
         try

@@ -101,6 +101,25 @@ internal sealed class EmbeddingTransport : IDisposable
         }
     }
 
+    /// <summary>Sends one attempt of a request, without retries, waits or concurrency limit: the text client puts those
+    /// around it as middleware.</summary>
+    public ValueTask<ParsedResponse> SendOnceAsync(
+        ReadOnlyMemory<byte> body, Memory<float[]?> destination, int batchOffset, string model, int? expectedDimensions, int attempt,
+        CancellationToken cancellationToken)
+    {
+        var state = new AttemptState(this, body, destination, batchOffset, model, expectedDimensions) { Attempts = attempt - 1 };
+        return AttemptAsync(state, cancellationToken);
+    }
+
+    /// <summary>Logs a retry the way this client always has (event 3003).</summary>
+    public void LogRetry(Exception error, int attempt, TimeSpan delay)
+    {
+        if (_logger.IsEnabled(LogLevel.Warning))
+        {
+            Log.RetryScheduled(_logger, _options.ProviderName, attempt, error.Message, delay.TotalMilliseconds);
+        }
+    }
+
     public void Dispose()
     {
         _gate.Dispose();

@@ -1,15 +1,22 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
 namespace EmbeddingKit.OpenAI.Internal;
 
-/// <summary>The OpenAI-compatible text embedder, created through <see cref="OpenAICompatibleEmbeddingGenerator.Create"/>.</summary>
+/// <summary>
+/// The OpenAI-compatible text embedder, created through <see cref="OpenAICompatibleEmbeddingGenerator.Create"/>. It checks
+/// the inputs, plans them into requests (inputs and tokens per request) and sends each request through EmbeddingKit's
+/// resilience middleware (retry honouring Retry-After, then the concurrency limit) around a single-attempt HTTP sender,
+/// under the total timeout of a request.
+/// </summary>
 internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
 {
     private readonly EmbeddingTransport _transport;
     private readonly OpenAICompatibleEmbeddingOptions _options;
     private readonly EmbeddingGeneratorMetadata _metadata;
     private readonly TokenLimiter? _defaultLimiter;
+    private readonly IEmbeddingGenerator<string, Embedding<float>> _requests;
 
     public OpenAICompatibleTextEmbeddingGenerator(EmbeddingTransport transport)
     {
@@ -17,6 +24,19 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         _options = transport.Options;
         _metadata = new EmbeddingGeneratorMetadata(_options.ProviderName, _options.BaseUrl, _options.Model, _options.Dimensions);
         _defaultLimiter = TokenLimiter.Create(_options.Model!, _options.MaxTokensPerInput, _options.OverlongInputPolicy);
+        _requests = new SingleRequestEmbeddingGenerator(transport).AsBuilder()
+            .UseRetry(
+                o =>
+                {
+                    o.MaxAttempts = _options.MaxAttempts;
+                    o.BaseDelay = _options.BaseDelay;
+                    o.MaxDelay = _options.MaxDelay == Timeout.InfiniteTimeSpan ? TimeSpan.FromDays(1) : _options.MaxDelay;
+                    o.MaxRetryAfter = _options.MaxRetryAfter;
+                    o.OnRetry = transport.LogRetry;
+                },
+                transport.TimeProvider)
+            .UseConcurrencyLimit(o => o.MaxConcurrentCalls = _options.MaxConcurrentRequests)
+            .Build();
     }
 
     public async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
@@ -106,7 +126,11 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
-    public void Dispose() => _transport.Dispose();
+    public void Dispose()
+    {
+        _requests.Dispose();
+        _transport.Dispose();
+    }
 
     private string[] Prepare(IEnumerable<string> values, TokenLimiter? limiter)
     {
@@ -156,11 +180,32 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
         string[] inputs, float[]?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
         CancellationToken cancellationToken)
     {
-        using var body = new PooledByteBufferWriter(EstimateBodySize(inputs, offset, count));
-        EmbeddingRequestWriter.WriteText(body, _options, model, dimensions, extra, inputs.AsSpan(offset, count));
-        var parsed = await _transport.SendAsync(body.WrittenMemory, vectors.AsMemory(offset, count), offset, model, dimensions, cancellationToken)
-            .ConfigureAwait(false);
-        usage.Add(parsed);
+        var request = new SingleRequestEmbeddingGenerator.RequestOptions(new ArraySegment<string>(inputs, offset, count), model, dimensions, extra, usage);
+        var total = _options.TotalTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_options.TotalTimeout, _transport.TimeProvider);
+        using var linked = total is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, total.Token);
+        try
+        {
+            var embeddings = await _requests.GenerateAsync(request.Inputs, request, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < count; i++)
+            {
+                System.Runtime.InteropServices.MemoryMarshal.TryGetArray(embeddings[i].Vector, out var segment);
+                vectors[offset + i] = segment.Array;
+            }
+        }
+        catch (OperationCanceledException ex) when (total is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested)
+        {
+            if (request.LastError is { } last)
+            {
+                ExceptionDispatchInfo.Throw(last);
+            }
+
+            var info = new ProviderCallInfo(_options.ProviderName, model, null, null);
+            throw ProviderErrors.Transient(info, $"no usable response within the total timeout of {_options.TotalTimeout}", ex, _options.ApiKey);
+        }
+        finally
+        {
+            total?.Dispose();
+        }
     }
 
     /// <summary>The usable vectors of a response with unusable ones, and the unusable inputs by index.</summary>
@@ -176,16 +221,5 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
             Provider = options.ProviderName,
             Model = model,
         };
-    }
-
-    private static int EstimateBodySize(string[] inputs, int offset, int count)
-    {
-        long size = 256;
-        for (var i = offset; i < offset + count; i++)
-        {
-            size += inputs[i].Length + 4;
-        }
-
-        return (int)Math.Min(size + (size / 8), 64 * 1024 * 1024);
     }
 }

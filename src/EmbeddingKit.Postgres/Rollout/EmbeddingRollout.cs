@@ -21,6 +21,7 @@ public sealed class EmbeddingRollout
     private readonly string _settings;
     private readonly string _tasks;
     private readonly string _dead;
+    private readonly string _channel;
 
     /// <summary>Creates the rollout helper over a migrated schema.</summary>
     public EmbeddingRollout(NpgsqlDataSource dataSource, string schema, PgvectorEmbeddingStorage storage, PostgresEmbeddingTaskQueue queue)
@@ -36,6 +37,59 @@ public sealed class EmbeddingRollout
         _settings = quoted + ".embeddingkit_model_settings";
         _tasks = quoted + ".embeddingkit_embedding_tasks";
         _dead = quoted + ".embeddingkit_embedding_tasks_dead";
+        Schema = schema;
+        TaskChannel = queue.NotificationChannel;
+        _channel = NotificationChannelFor(schema);
+    }
+
+    /// <summary>Gets the schema the rollout state lives in.</summary>
+    internal string Schema { get; }
+
+    /// <summary>Gets the primary database: the rollout state is read and written there, never on a replica.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>Gets the channel the queue notifies on enqueue (new work can make a model's coverage incomplete).</summary>
+    internal string TaskChannel { get; }
+
+    /// <summary>The <c>LISTEN</c> channel notified (after commit) when an activation, a retirement or saved search
+    /// settings change what search reads for an entity type.</summary>
+    internal static string NotificationChannelFor(string schema) => PostgresEmbeddingTaskQueue.ChannelFor(schema) + "_rollout";
+
+    /// <summary>
+    /// What search needs about an entity type, read from the primary in one round trip: the active model (with its
+    /// fallback and coverage when activated), the saved search settings of both models, and whether the active model
+    /// has outstanding or dead tasks for the type. <see cref="ActiveModelCache"/> keeps it between changes.
+    /// </summary>
+    public async ValueTask<SearchModelState> GetSearchStateAsync(string entityType, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
+        await using var command = _dataSource.CreateCommand($"""
+            SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
+                   s.path, s.oversample, s.ef_search, s.recall,
+                   p.path, p.oversample, p.ef_search, p.recall,
+                   a.model IS NOT NULL AND (
+                       EXISTS (SELECT 1 FROM {_tasks} t WHERE t.model = a.model AND t.entity_type = $1)
+                       OR EXISTS (SELECT 1 FROM {_dead} d WHERE d.entity_type = $1 AND d.model = a.model))
+            FROM (SELECT $1::text AS entity_type) e
+            LEFT JOIN {_active} a ON a.entity_type = e.entity_type
+            LEFT JOIN {_settings} s ON s.model = a.model
+            LEFT JOIN {_settings} p ON p.model = a.previous_model
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (reader.IsDBNull(0))
+        {
+            return new SearchModelState(entityType, null, null, null, false);
+        }
+
+        var active = ReadActive(reader);
+        return new SearchModelState(
+            entityType,
+            active,
+            ReadSettings(reader, 6, active.Model),
+            active.PreviousModel is null ? null : ReadSettings(reader, 10, active.PreviousModel),
+            reader.GetBoolean(14));
     }
 
     /// <summary>The active model of an entity type, or null when none was activated.</summary>
@@ -96,12 +150,13 @@ public sealed class EmbeddingRollout
             ON CONFLICT (entity_type) DO UPDATE SET
                 previous_model = CASE WHEN a.model = excluded.model THEN a.previous_model ELSE a.model END,
                 model = excluded.model, coverage = excluded.coverage, forced = excluded.forced, switched_at = now()
-            RETURNING entity_type, model, previous_model, coverage, forced, switched_at
+            RETURNING entity_type, model, previous_model, coverage, forced, switched_at, pg_notify($5, entity_type)
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = coverage.Ratio });
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = coverage.Ratio < minCoverage });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         return ReadActive(reader);
@@ -178,11 +233,13 @@ public sealed class EmbeddingRollout
         var tasks = await _queue.DeleteModelTasksInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         var vectors = await _storage.DeleteModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         await using (var command = new NpgsqlCommand($"""
-            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1)
-            DELETE FROM {_settings} WHERE model = $1
+            WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1),
+                 deleted AS (DELETE FROM {_settings} WHERE model = $1)
+            SELECT pg_notify($2, '')
             """, connection, transaction))
         {
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -196,16 +253,11 @@ public sealed class EmbeddingRollout
         await using var command = _dataSource.CreateCommand($"SELECT path, oversample, ef_search, recall FROM {_settings} WHERE model = $1");
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        var path = reader.GetString(0) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage;
-        return new ModelSearchSettings(model, path, reader.GetInt32(1), reader.GetInt32(2), reader.IsDBNull(3) ? null : reader.GetDouble(3));
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadSettings(reader, 0, model) : null;
     }
 
-    /// <summary>Saves a model's search settings (for example the tuner's recommendation).</summary>
+    /// <summary>Saves a model's search settings (for example the tuner's recommendation); an
+    /// <see cref="ActiveModelCache"/> listening on the primary drops what it kept.</summary>
     public async ValueTask SaveSearchSettingsAsync(string model, SearchPath path, int oversample, int efSearch, double? recall = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
@@ -215,12 +267,14 @@ public sealed class EmbeddingRollout
             INSERT INTO {_settings} (model, path, oversample, ef_search, recall) VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (model) DO UPDATE SET path = excluded.path, oversample = excluded.oversample,
                 ef_search = excluded.ef_search, recall = excluded.recall, tuned_at = now()
+            RETURNING pg_notify($6, model)
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = path == SearchPath.Hnsw ? "hnsw" : "two-stage" });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = oversample });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = efSearch });
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = recall, NpgsqlDbType = NpgsqlDbType.Double });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _channel });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -279,6 +333,16 @@ public sealed class EmbeddingRollout
 
         return (ids, rows < limit);
     }
+
+    // The settings in four columns from `first`: path, oversample, ef_search, recall (all null when none are saved).
+    private static ModelSearchSettings? ReadSettings(NpgsqlDataReader reader, int first, string model) => reader.IsDBNull(first)
+        ? null
+        : new ModelSearchSettings(
+            model,
+            reader.GetString(first) == "hnsw" ? SearchPath.Hnsw : SearchPath.TwoStage,
+            reader.GetInt32(first + 1),
+            reader.GetInt32(first + 2),
+            reader.IsDBNull(first + 3) ? null : reader.GetDouble(first + 3));
 
     private static ActiveModel ReadActive(NpgsqlDataReader reader) => new(
         reader.GetString(0),

@@ -1,6 +1,7 @@
 using EmbeddingKit.Postgres.Rollout;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
+using Npgsql;
 
 namespace EmbeddingKit.Postgres.Search;
 
@@ -11,7 +12,10 @@ namespace EmbeddingKit.Postgres.Search;
 /// the active model lacks a vector for, mixes in hits from the previous model or the host's lexical search.
 /// </summary>
 /// <remarks>
-/// <para>The entities the active model lacks are found cheaply before each search: those with an outstanding or dead
+/// <para>What search reads before it runs (the active model, its settings and whether its coverage is complete) comes
+/// from the primary in one round trip, or from <see cref="ActiveModels"/> without one. Only when the active model may lack
+/// vectors (it has outstanding or dead tasks, or was activated below full coverage) and a fallback exists are the
+/// entities it lacks listed before the search: those with an outstanding or dead
 /// task of the active model and no vector of it, and, after an activation below full coverage, those the previous model
 /// has a vector for and the active one has not. With none, the query is embedded once, by the active model; otherwise the
 /// previous model searches only those entities (up to 1,000 of them; beyond, its hits are checked against the active
@@ -20,7 +24,12 @@ namespace EmbeddingKit.Postgres.Search;
 /// <para>Scores of different models are not comparable, so the previous model's hits (and the lexical index's) are fused
 /// with the active model's by reciprocal rank fusion in the same statement (<see cref="PgvectorSearch.HybridSearchAsync"/>),
 /// each list ranking only the entities the active model lacks; a fused hit's score is its RRF score. A host's
-/// <see cref="ILexicalSearch"/> returns ids without ranks the database could fuse, so its hits are interleaved by rank.</para>
+/// <see cref="ILexicalSearch"/> returns ids without ranks the database could fuse, so its hits are interleaved by rank.
+/// Fused searches (hybrid, lexical, a rollout's fallback) run on the primary.</para>
+/// <para>With <see cref="ReadSearch"/> (a search over a read replica), the vector queries run there while the state,
+/// coverage and pending-work checks read the primary. A replica that fails (unreachable, a model's table not replayed
+/// yet, a query cancelled by a recovery conflict) or answers fewer than <c>k</c> hits (it may not have replayed the
+/// vectors yet) is asked no further: the primary answers that query.</para>
 /// </remarks>
 public sealed class EmbeddingSearchService
 {
@@ -54,6 +63,13 @@ public sealed class EmbeddingSearchService
         options?.Validate();
         _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
     }
+
+    /// <summary>Gets the cache of the active model, settings and coverage (reads them from the primary before every
+    /// search when null).</summary>
+    public ActiveModelCache? ActiveModels { get; init; }
+
+    /// <summary>Gets the search over a read replica that vector queries run on first, when given (see the remarks).</summary>
+    public PgvectorSearch? ReadSearch { get; init; }
 
     /// <summary>Gets the lexical index that <see cref="SearchPath.Hybrid"/> and <see cref="SearchPath.Lexical"/> search,
     /// and that answers for entities the active model lacks when there is neither a previous model nor a host
@@ -90,7 +106,8 @@ public sealed class EmbeddingSearchService
         var index = path is SearchPath.Hybrid or SearchPath.Lexical
             ? LexicalIndex ?? throw new InvalidOperationException("Hybrid and lexical search need a lexical index: a storage with LexicalSchema set, or LexicalIndex.")
             : null;
-        var active = model is null ? await _rollout.GetActiveAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var state = model is null ? await ReadStateAsync(entityType, cancellationToken).ConfigureAwait(false) : null;
+        var active = state?.Active;
         var writeModels = _runtime.Registry.WriteModels;
         var modelName = model ?? active?.Model ?? (writeModels.Count > 0 ? writeModels[0] : null);
         if (path == SearchPath.Lexical)
@@ -111,9 +128,11 @@ public sealed class EmbeddingSearchService
         }
 
         // Coverage first, then the fused query: an entity embedded between the two is then still found by one of them.
-        // Only entities the active model lacks call for a fallback; with none, the query is embedded once.
+        // Only entities the active model lacks call for a fallback; with none, the query is embedded once. They are
+        // listed only when the state says some may be missing (or, with no model activated, nothing says otherwise).
         var previous = active?.PreviousModel is { } p && _runtime.Registry.TryGet(p, out _) ? p : null;
-        var (uncovered, complete) = model is null
+        var mayLack = state is not null && (previous is not null || _lexical is not null || LexicalIndex is not null) && (active is null || state.MayLackVectors);
+        var (uncovered, complete) = mayLack
             ? await _rollout.GetUncoveredAsync(entityType, modelName, active is { Coverage: < 1 } ? previous : null, _uncoveredLimit, cancellationToken).ConfigureAwait(false)
             : (new HashSet<string>(), true);
         if (entityIds is not null && complete)
@@ -126,7 +145,7 @@ public sealed class EmbeddingSearchService
         HybridVectorList primary;
         try
         {
-            primary = await VectorListAsync(modelName, query, hybrid ? null : path, null, cancellationToken).ConfigureAwait(false);
+            primary = await VectorListAsync(modelName, query, hybrid ? null : path, null, state, cancellationToken).ConfigureAwait(false);
         }
         catch (EmbeddingProviderException) when (model is null && (_lexical is not null || LexicalIndex is not null))
         {
@@ -162,7 +181,7 @@ public sealed class EmbeddingSearchService
             string? fallbackError = null;
             try
             {
-                fallbackList = await VectorListAsync(previous, query, null, primary, cancellationToken).ConfigureAwait(false);
+                fallbackList = await VectorListAsync(previous, query, null, primary, state, cancellationToken).ConfigureAwait(false);
             }
             catch (EmbeddingKitException e)
             {
@@ -257,9 +276,12 @@ public sealed class EmbeddingSearchService
 
     /// <summary>Embeds the query with a model and returns its vector list on the model's saved (or the given) path; a
     /// fallback model's list ranks only the entities <paramref name="lackingFrom"/>'s model has no vector for.</summary>
-    private async ValueTask<HybridVectorList> VectorListAsync(string model, string query, SearchPath? path, HybridVectorList? lackingFrom, CancellationToken cancellationToken)
+    private async ValueTask<HybridVectorList> VectorListAsync(
+        string model, string query, SearchPath? path, HybridVectorList? lackingFrom, SearchModelState? state, CancellationToken cancellationToken)
     {
-        var settings = await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
+        var settings = state is not null && state.TryGetSettings(model, out var known)
+            ? known
+            : await _rollout.GetSearchSettingsAsync(model, cancellationToken).ConfigureAwait(false);
         var table = _storage.GetTable(model);
         var vector = await _runtime.EmbedQueryAsync(model, query, cancellationToken).ConfigureAwait(false);
         return new HybridVectorList(table, model, vector)
@@ -284,8 +306,34 @@ public sealed class EmbeddingSearchService
             EntityType = entityType,
             EntityIds = entityIds,
         };
-        var result = await _search.SearchAsync(list.Table, list.Model, list.Query, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var result = await SearchOnReplicaFirstAsync(list.Table, list.Model, list.Query, options, cancellationToken).ConfigureAwait(false);
         var pathName = PathName(result.Path);
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName))];
+    }
+
+    private async ValueTask<SearchModelState> ReadStateAsync(string entityType, CancellationToken cancellationToken) => ActiveModels is { } cache
+        ? await cache.GetAsync(entityType, cancellationToken).ConfigureAwait(false)
+        : await _rollout.GetSearchStateAsync(entityType, cancellationToken).ConfigureAwait(false);
+
+    private async ValueTask<VectorSearchResult> SearchOnReplicaFirstAsync(
+        EmbeddingTable table, string model, ReadOnlyMemory<Half> vector, VectorSearchOptions options, CancellationToken cancellationToken)
+    {
+        if (ReadSearch is not null)
+        {
+            try
+            {
+                var replica = await ReadSearch.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (replica.Hits.Count >= options.K)
+                {
+                    return replica;
+                }
+            }
+            catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The replica is down, lags behind a new model's table, or cancelled the query to replay: ask the primary.
+            }
+        }
+
+        return await _search.SearchAsync(table, model, vector, options, cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }

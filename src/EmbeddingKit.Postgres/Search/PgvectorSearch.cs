@@ -102,8 +102,11 @@ public sealed partial class PgvectorSearch
     }
 
     // Runs the search and returns the path that answered. A filtered index search whose filter keeps too few rows for
-    // an iterative scan to find them within hnsw.max_scan_tuples is answered exactly over the filtered rows, decided by
-    // counts before the search; a filtered index search that still comes back short is run again exactly.
+    // an iterative scan to find them within hnsw.max_scan_tuples is answered exactly over the filtered rows; a filtered
+    // index search that still comes back short is run again exactly. The count that decides goes in the same round trip
+    // as the index search when the filter is by entity type only (usually not selective: one round trip in all), and
+    // before it when entity ids are given (usually selective: the index search is then not run at all). In a transaction
+    // of its own, BEGIN and COMMIT travel in the same round trips.
     private async Task<SearchPath> RunAsync(
         EmbeddingTable table, string model, ReadOnlyMemory<Half> query, VectorSearchOptions options, NpgsqlTransaction? transaction,
         bool explain, Func<NpgsqlDataReader, Task<int>> read, CancellationToken cancellationToken)
@@ -115,7 +118,6 @@ public sealed partial class PgvectorSearch
         ValidateQuery(table, query);
 
         NpgsqlConnection? owned = null;
-        NpgsqlTransaction? ownTransaction = null;
         try
         {
             var connection = transaction?.Connection;
@@ -123,40 +125,40 @@ public sealed partial class PgvectorSearch
             {
                 owned = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
                 connection = owned;
-                ownTransaction = await owned.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            var tx = transaction ?? ownTransaction;
+            var own = owned is not null;
             var filtered = options.EntityType is not null || options.EntityIds is not null;
             var path = options.Path;
-            long filteredRows = long.MaxValue; // at least this many rows pass the filter (exact when selective)
-            if (filtered && path != SearchPath.Exact)
+            var counted = filtered && path != SearchPath.Exact;
+            if (counted && (explain || options.EntityIds is not null))
             {
-                (filteredRows, var selective) = await CountFilteredAsync(connection, tx, table, model, options, cancellationToken).ConfigureAwait(false);
+                var (rows, selective) = await CountFilteredAsync(connection, transaction, table, model, options, cancellationToken).ConfigureAwait(false);
                 path = selective ? SearchPath.Exact : path;
+                var count = await ExecuteAsync(connection, transaction, own, table, model, query, options, path, explain, null, read, cancellationToken).ConfigureAwait(false);
+                return explain || path == SearchPath.Exact || count >= options.K || rows <= count
+                    ? path
+                    : await RunExactAsync().ConfigureAwait(false);
             }
 
-            var count = await ExecuteAsync(connection, tx, table, model, query, options, path, explain, read, cancellationToken).ConfigureAwait(false);
-            if (!explain && path != SearchPath.Exact && filtered && count < options.K && filteredRows > count)
+            if (!counted)
             {
-                path = SearchPath.Exact;
-                await ExecuteAsync(connection, tx, table, model, query, options, path, explain, read, cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, transaction, own, table, model, query, options, path, explain, null, read, cancellationToken).ConfigureAwait(false);
+                return path;
             }
 
-            if (ownTransaction is not null)
+            var filter = new FilterCount();
+            var found = await ExecuteAsync(connection, transaction, own, table, model, query, options, path, explain, filter, read, cancellationToken).ConfigureAwait(false);
+            return filter.Selective || (found < options.K && filter.Rows > found) ? await RunExactAsync().ConfigureAwait(false) : path;
+
+            async Task<SearchPath> RunExactAsync()
             {
-                await ownTransaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, transaction, own, table, model, query, options, SearchPath.Exact, explain: false, null, read, cancellationToken).ConfigureAwait(false);
+                return SearchPath.Exact;
             }
-
-            return path;
         }
         finally
         {
-            if (ownTransaction is not null)
-            {
-                await ownTransaction.DisposeAsync().ConfigureAwait(false);
-            }
-
             if (owned is not null)
             {
                 await owned.DisposeAsync().ConfigureAwait(false);
@@ -164,17 +166,29 @@ public sealed partial class PgvectorSearch
         }
     }
 
+    // One round trip: BEGIN (when the transaction is ours), the settings, the filter count (when asked), the query, and
+    // COMMIT. A failure leaves the transaction open; closing the connection rolls it back.
     private async Task<int> ExecuteAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, string model, ReadOnlyMemory<Half> query,
-        VectorSearchOptions options, SearchPath path, bool explain, Func<NpgsqlDataReader, Task<int>> read, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, bool ownTransaction, EmbeddingTable table, string model, ReadOnlyMemory<Half> query,
+        VectorSearchOptions options, SearchPath path, bool explain, FilterCount? filter, Func<NpgsqlDataReader, Task<int>> read, CancellationToken cancellationToken)
     {
         var sql = StatementFor(table, model, options, path);
-
-        // One round trip: the settings and the query (BEGIN goes with it when the transaction is ours).
         await using var batch = new NpgsqlBatch(connection, transaction);
+        if (ownTransaction)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+        }
+
         foreach (var setting in Settings(options, path))
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand(setting));
+        }
+
+        if (filter is not null)
+        {
+            var count = new NpgsqlBatchCommand(CountStatementFor(table, model, options));
+            AddCountParameters(count.Parameters, table, options);
+            batch.BatchCommands.Add(count);
         }
 
         var command = new NpgsqlBatchCommand(explain ? "EXPLAIN " + sql : sql);
@@ -187,8 +201,35 @@ public sealed partial class PgvectorSearch
 
         AddFilterParameters(command.Parameters, options);
         batch.BatchCommands.Add(command);
+        if (ownTransaction)
+        {
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        }
+
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await read(reader).ConfigureAwait(false);
+        if (filter is not null)
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            filter.Rows = reader.GetInt64(0);
+            filter.Selective = filter.Rows <= reader.GetInt64(1);
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var rows = await read(reader).ConfigureAwait(false);
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // COMMIT returns no rows; reading on makes its error, if any, surface here.
+        }
+
+        return rows;
+    }
+
+    private static void AddCountParameters(NpgsqlParameterCollection parameters, EmbeddingTable table, VectorSearchOptions options)
+    {
+        parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QualifiedName });
+        parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
+        parameters.Add(new NpgsqlParameter<int> { TypedValue = VectorSearchDefaults.MaxExactFilterRows });
+        AddFilterParameters(parameters, options);
     }
 
     private static void AddFilterParameters(NpgsqlParameterCollection parameters, VectorSearchOptions options)
@@ -217,10 +258,7 @@ public sealed partial class PgvectorSearch
         NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, string model, VectorSearchOptions options, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(CountStatementFor(table, model, options), connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QualifiedName });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = VectorSearchDefaults.MaxExactFilterRows });
-        AddFilterParameters(command.Parameters, options);
+        AddCountParameters(command.Parameters, table, options);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var rows = reader.GetInt64(0);
@@ -348,5 +386,13 @@ public sealed partial class PgvectorSearch
                 ORDER BY distance
                 """,
         };
+    }
+
+    // What the filter count found, when it ran in the search's round trip.
+    private sealed class FilterCount
+    {
+        public long Rows { get; set; }
+
+        public bool Selective { get; set; }
     }
 }

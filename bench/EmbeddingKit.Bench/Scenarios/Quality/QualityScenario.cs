@@ -41,6 +41,12 @@ internal sealed class QualityScenario : IBenchScenario
         var count = context.Integer("--pairs", 3000);
         var seed = context.Integer("--seed", 42);
         var wanted = context.Arguments.SkipWhile(a => a != "--systems").Skip(1).FirstOrDefault()?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (context.Integer("--man-pages", 0) is var manPages and > 0)
+        {
+            // Long documents (issue 16): truncate to the window vs chunk, in memory; `--systems none` runs only this.
+            await ManPageEvaluation.RunAsync(context, result, manPages, seed, cancellationToken);
+        }
+
         var (pairs, sources) = await QualityCorpus.ReadAsync(count, seed, cancellationToken);
         log.WriteLine($"{pairs.Count} pairs from {sources}; seed {seed}");
         result.Notes["pairs"] = $"{pairs.Count} pairs (seed {seed}) from {sources}; median document {pairs.Select(p => p.Document.Length).Order().ElementAt(pairs.Count / 2)} chars";

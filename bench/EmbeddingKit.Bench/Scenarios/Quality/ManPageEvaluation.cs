@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using EmbeddingKit.Chunking;
+using EmbeddingKit.Embedders;
+using EmbeddingKit.Onnx;
+using EmbeddingKit.Runtime;
+
+namespace EmbeddingKit.Bench.Scenarios.Quality;
+
+/// <summary>
+/// The long-document part of <c>quality</c> (<c>--man-pages N</c>): manual pages (see <see cref="ManPageCorpus"/>),
+/// each embedded two ways with the same model: <b>truncate</b>, the page cut to the model's window (one vector per
+/// page), and <b>chunk</b>, the page cut by <see cref="TextChunker"/> (the model's tokenizer, <c>--man-chunks
+/// size:overlap[,size:overlap...]</c>, default 256:32, the page title repeated in every chunk). Queries are ranked
+/// against every page exactly (cosine, in memory): chunked pages score by their best chunk (<c>chunk_best</c>) or by
+/// the mean of their two best (<c>chunk_top2</c>). recall@10 and MRR@10 over all pages and over the pages longer than the
+/// window (<c>long</c>). Hashing has no window: it is cut and chunked with the WordPiece vocabulary of the local presets.
+/// </summary>
+internal static class ManPageEvaluation
+{
+    private const int K = 10;
+
+    public static async Task RunAsync(BenchContext context, BenchResult result, int count, int seed, CancellationToken cancellationToken)
+    {
+        var log = context.Log;
+        var cache = context.Arguments.SkipWhile(a => a != "--man-cache").Skip(1).FirstOrDefault() ?? Path.Combine(Path.GetTempPath(), "embeddingkit-man-cache");
+        var (pages, source) = await ManPageCorpus.ReadAsync(count, seed, context.Integer("--man-family-cap", 50), cache, log, cancellationToken);
+        log.WriteLine($"man pages: {source}");
+        var models = (context.Arguments.SkipWhile(a => a != "--man-models").Skip(1).FirstOrDefault() ?? $"hashing-384,{LocalModels.ArcticEmbedXsName}")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var configurations = (context.Arguments.SkipWhile(a => a != "--man-chunks").Skip(1).FirstOrDefault() ?? "256:32")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(c => c.Split(':')).Select(p => (Size: int.Parse(p[0], CultureInfo.InvariantCulture), Overlap: int.Parse(p[1], CultureInfo.InvariantCulture))).ToList();
+
+        var wordPiece = LocalModels.AllMiniLmL6V2.CreateTokenCounter();
+        var tokens = pages.Select(p => wordPiece.CountTokens(p.Document)).ToArray();
+        var sorted = tokens.Order().ToArray();
+        var window = LocalModels.AllMiniLmL6V2.MaxTokens - 2;
+        var isLong = tokens.Select(t => t > window).ToArray();
+        result.Metrics["man_pages"] = pages.Count;
+        result.Metrics["man_pages_long"] = isLong.Count(l => l);
+        result.Notes["man_pages"] = $"{source}; WordPiece tokens per page: median {sorted[sorted.Length / 2]}, p90 {sorted[sorted.Length * 9 / 10]}, max {sorted[^1]}, total {tokens.Sum(t => (long)t)}; {isLong.Count(l => l)} pages over the {window}-token window";
+        log.WriteLine(result.Notes["man_pages"]);
+
+        foreach (var name in models)
+        {
+            var (model, counter, modelWindow) = Create(name, wordPiece, window);
+            var system = $"man:{model.Name}";
+            var queries = await EmbedAsync(model, pages.Select(p => model.QueryPrefix + p.Query).ToList(), true, log, "queries", cancellationToken);
+
+            var truncated = pages.Select(p => model.DocumentPrefix + Truncate(p.Document, counter, modelWindow)).ToList();
+            var watch = Stopwatch.StartNew();
+            var whole = await EmbedAsync(model, truncated, false, log, $"{system} truncated pages", cancellationToken);
+            result.Metrics[$"man_{VectorQualitySystem.Key(model.Name)}_truncate_embed_s"] = watch.Elapsed.TotalSeconds;
+            Score(result, system, "truncate", queries, whole.Select((v, i) => (Entity: i, Vector: v)).ToList(), pages.Count, isLong, top2: false);
+
+            foreach (var (size, overlap) in configurations)
+            {
+                var chunker = new TextChunker(counter, new TextChunkerOptions { MaxTokens = Math.Min(size, modelWindow), OverlapTokens = overlap });
+                var owners = new List<int>();
+                var texts = new List<string>();
+                for (var i = 0; i < pages.Count; i++)
+                {
+                    foreach (var chunk in chunker.Chunk(pages[i].Document, pages[i].Title))
+                    {
+                        owners.Add(i);
+                        texts.Add(model.DocumentPrefix + chunk.Text);
+                    }
+                }
+
+                watch.Restart();
+                var vectors = await EmbedAsync(model, texts, false, log, $"{system} chunks of {size}:{overlap}", cancellationToken);
+                var suffix = size == 256 && overlap == 32 ? string.Empty : $"_{size}_{overlap}";
+                result.Metrics[$"man_{VectorQualitySystem.Key(model.Name)}_chunks{suffix}"] = texts.Count;
+                result.Metrics[$"man_{VectorQualitySystem.Key(model.Name)}_chunk{suffix}_embed_s"] = watch.Elapsed.TotalSeconds;
+                var rows = owners.Select((o, i) => (Entity: o, Vector: vectors[i])).ToList();
+                Score(result, system, $"chunk_best{suffix}", queries, rows, pages.Count, isLong, top2: false);
+                Score(result, system, $"chunk_top2{suffix}", queries, rows, pages.Count, isLong, top2: true);
+                if (result.Metrics.TryGetValue($"mrr_at_10_{Key(system)}_truncate", out var cut))
+                {
+                    result.Metrics[$"mrr_at_10_gain_{Key(system)}_chunk_best{suffix}_vs_truncate"] = result.Metrics[$"mrr_at_10_{Key(system)}_chunk_best{suffix}"] - cut;
+                }
+            }
+        }
+    }
+
+    private static (EmbeddingModel Model, ITokenCounter Counter, int Window) Create(string name, ITokenCounter wordPiece, int window)
+    {
+        if (name.StartsWith("hashing", StringComparison.Ordinal))
+        {
+            return (new EmbeddingModel("hashing-384", 384, new HashingEmbeddingGenerator(384)), wordPiece, window);
+        }
+
+        var preset = LocalModels.Find(name) ?? throw new ArgumentException($"--man-models: no model {name} (hashing-384 or a local preset)");
+        var counter = preset.CreateTokenCounter();
+        return (preset.ToEmbeddingModel(), counter, preset.MaxTokens - 2 - (preset.DocumentPrefix is null ? 0 : counter.CountTokens(preset.DocumentPrefix)));
+    }
+
+    /// <summary>The text up to the last whole word within <paramref name="limit"/> tokens (words counted with the
+    /// whitespace before them, as the chunker counts).</summary>
+    internal static string Truncate(string text, ITokenCounter counter, int limit)
+    {
+        var used = 0;
+        var end = 0;
+        var position = 0;
+        while (position < text.Length)
+        {
+            var start = position;
+            while (position < text.Length && char.IsWhiteSpace(text[position]))
+            {
+                position++;
+            }
+
+            while (position < text.Length && !char.IsWhiteSpace(text[position]))
+            {
+                position++;
+            }
+
+            used += counter.CountTokens(text.AsSpan(start, position - start));
+            if (used > limit)
+            {
+                break;
+            }
+
+            end = position;
+        }
+
+        return end == 0 ? text[..Math.Min(text.Length, limit)] : text[..end];
+    }
+
+    private static async Task<float[][]> EmbedAsync(EmbeddingModel model, List<string> texts, bool queries, TextWriter log, string what, CancellationToken cancellationToken)
+    {
+        var vectors = new float[texts.Count][];
+        var watch = Stopwatch.StartNew();
+        var reported = TimeSpan.Zero;
+        const int Batch = 64;
+        for (var start = 0; start < texts.Count; start += Batch)
+        {
+            var batch = texts.GetRange(start, Math.Min(Batch, texts.Count - start));
+            var embedded = await model.Generator.GenerateAsync(batch, queries ? model.QueryOptions : model.DocumentOptions, cancellationToken);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var vector = embedded[i].Vector.ToArray();
+                TensorPrimitives.Multiply(vector, 1f / MathF.Max(TensorPrimitives.Norm(vector), 1e-12f), vector);
+                vectors[start + i] = vector;
+            }
+
+            if (watch.Elapsed - reported > TimeSpan.FromSeconds(30))
+            {
+                reported = watch.Elapsed;
+                log.WriteLine($"  {what}: {start + batch.Count} of {texts.Count} embedded ({watch.Elapsed.TotalSeconds:0} s)");
+            }
+        }
+
+        log.WriteLine($"  {what}: {texts.Count} embedded in {watch.Elapsed.TotalSeconds:0.0} s");
+        return vectors;
+    }
+
+    /// <summary>Exact ranking of every page for every query: a page's score is its best row's cosine (or the sum of its
+    /// two best); the right page's rank is the number of pages scoring higher.</summary>
+    private static void Score(BenchResult result, string system, string path, float[][] queries, List<(int Entity, float[] Vector)> rows, int entities, bool[] isLong, bool top2)
+    {
+        double hits = 0, reciprocal = 0, longHits = 0, longReciprocal = 0;
+        var longCount = isLong.Count(l => l);
+        var first = new float[entities];
+        var second = new float[entities];
+        for (var q = 0; q < queries.Length; q++)
+        {
+            Array.Fill(first, float.NegativeInfinity);
+            Array.Fill(second, float.NegativeInfinity);
+            foreach (var (entity, vector) in rows)
+            {
+                var score = TensorPrimitives.Dot(queries[q], vector);
+                if (score > first[entity])
+                {
+                    second[entity] = first[entity];
+                    first[entity] = score;
+                }
+                else if (score > second[entity])
+                {
+                    second[entity] = score;
+                }
+            }
+
+            var mine = Total(first[q], second[q], top2);
+            var rank = 0;
+            for (var e = 0; e < entities && rank < K; e++)
+            {
+                if (e != q && Total(first[e], second[e], top2) > mine)
+                {
+                    rank++;
+                }
+            }
+
+            if (rank < K)
+            {
+                hits++;
+                reciprocal += 1.0 / (rank + 1);
+                if (isLong[q])
+                {
+                    longHits++;
+                    longReciprocal += 1.0 / (rank + 1);
+                }
+            }
+        }
+
+        var key = Key(system);
+        result.Metrics[$"recall_at_10_{key}_{path}"] = hits / queries.Length;
+        result.Metrics[$"mrr_at_10_{key}_{path}"] = reciprocal / queries.Length;
+        result.Table.Add([system, path, F(hits / queries.Length), F(reciprocal / queries.Length)]);
+        if (longCount > 0)
+        {
+            result.Metrics[$"recall_at_10_{key}_{path}_long"] = longHits / longCount;
+            result.Metrics[$"mrr_at_10_{key}_{path}_long"] = longReciprocal / longCount;
+            result.Table.Add([system, path + " (long)", F(longHits / longCount), F(longReciprocal / longCount)]);
+        }
+    }
+
+    // The mean of the two best; a page with one chunk scores that chunk (a plain sum would rank every one-chunk page
+    // below any page with two fair chunks).
+    private static float Total(float first, float second, bool top2) => top2 && !float.IsNegativeInfinity(second) ? (first + second) / 2 : first;
+
+    private static string Key(string system) => VectorQualitySystem.Key(system.Replace(':', '_'));
+
+    private static string F(double value) => value.ToString("0.000", CultureInfo.InvariantCulture);
+}
