@@ -78,6 +78,7 @@ public sealed partial class EmbeddingWorker : BackgroundService
         _queue = queue;
         _handler = handler;
         _signal = signal;
+        _statistics = statistics ?? queue as IEmbeddingQueueStatistics;
         _options = options.Value;
         _options.Validate();
         _logger = (ILogger?)logger ?? NullLogger.Instance;

@@ -62,7 +62,8 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton(dataSource);
         services.TryAddSingleton(sp => new PostgresEmbeddingTaskQueue(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
-        services.TryAddSingleton<IEmbeddingQueueStatistics>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
+        services.TryAddSingleton(sp => new PostgresEmbeddingQueueAdmin(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
+        services.TryAddSingleton<IEmbeddingQueueStatistics>(sp => sp.GetRequiredService<PostgresEmbeddingQueueAdmin>());
         services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
         services.TryAddSingleton(sp =>
         {

@@ -44,6 +44,8 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public required PostgresEmbeddingTaskQueue Queue { get; init; }
 
+    public required PostgresEmbeddingQueueAdmin QueueAdmin { get; init; }
+
     public required PgvectorEmbeddingStorage Storage { get; init; }
 
     public required EmbeddingRuntime Runtime { get; init; }
@@ -94,6 +96,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
             Documents = documents,
             Registry = registry,
             Queue = queue,
+            QueueAdmin = new PostgresEmbeddingQueueAdmin(dataSource, schema, queue.Options),
             Storage = storage,
             Runtime = runtime,
             Rollout = rollout,

@@ -34,7 +34,7 @@ public sealed class EndToEndTests(PostgresServer server)
         Assert.Equal("halfvec", await stack.ScalarAsync<string>("SELECT pg_typeof(embedding)::text FROM {s}.embeddingkit_embeddings_64 LIMIT 1"));
         var norm = await stack.ScalarAsync<double>("SELECT max(abs(1 - l2_norm(embedding))) FROM {s}.embeddingkit_embeddings_64");
         Assert.InRange(norm, 0, 2e-3);
-        Assert.Equal(0L, await stack.Queue.CountOutstandingAsync(["model-a"], Ct));
+        Assert.Equal(0L, await stack.QueueAdmin.CountOutstandingAsync(["model-a"], Ct));
 
         var result = await stack.Search.SearchAsync(Articles["3"], Type, k: 3, cancellationToken: Ct);
 
@@ -64,7 +64,7 @@ public sealed class EndToEndTests(PostgresServer server)
         Assert.Equal(6, firstInputs);
         Assert.Equal(firstInputs, afterUnchanged);
         Assert.Equal(firstInputs + 1, stack.Provider.InputCount);
-        Assert.Equal(0L, await stack.Queue.CountOutstandingAsync(["model-a"], Ct));
+        Assert.Equal(0L, await stack.QueueAdmin.CountOutstandingAsync(["model-a"], Ct));
         Assert.Equal("2", (await stack.Search.SearchAsync("Binary quantization keeps one bit per dimension", Type, 1, cancellationToken: Ct)).Hits[0].EntityId);
     }
 
@@ -82,7 +82,7 @@ public sealed class EndToEndTests(PostgresServer server)
 
         Assert.Equal(0L, await stack.ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64 WHERE entity_id = '4'"));
         Assert.Equal(5L, await stack.ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64"));
-        Assert.Equal(0L, await stack.Queue.CountOutstandingAsync(["model-a"], Ct));
+        Assert.Equal(0L, await stack.QueueAdmin.CountOutstandingAsync(["model-a"], Ct));
     }
 
     [Fact]
@@ -102,7 +102,7 @@ public sealed class EndToEndTests(PostgresServer server)
         await stack.Runtime.EnqueueTextEmbeddingAsync(Type, stack.Documents.Texts.Keys, cancellationToken: Ct);
         await stack.DrainAsync(Ct);
 
-        var dead = await stack.Queue.ListDeadAsync(cancellationToken: Ct);
+        var dead = await stack.QueueAdmin.ListDeadAsync(cancellationToken: Ct);
         Assert.Equal(["d7", "empty"], dead.Select(d => d.Key.EntityId).Order());
         Assert.Contains("POISON", dead.Single(d => d.Key.EntityId == "d7").Error, StringComparison.Ordinal);
         Assert.Contains("empty or whitespace", dead.Single(d => d.Key.EntityId == "empty").Error, StringComparison.Ordinal);
@@ -187,7 +187,7 @@ public sealed class EndToEndTests(PostgresServer server)
         await stack.DrainAsync(Ct);
 
         Assert.Equal(6L, await stack.ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks WHERE attempts = 0 AND deferrals = 1 AND run_at > now() + interval '40 seconds'"));
-        Assert.Empty(await stack.Queue.ListDeadAsync(cancellationToken: Ct));
+        Assert.Empty(await stack.QueueAdmin.ListDeadAsync(cancellationToken: Ct));
     }
 
     /// <summary>A provider that rejects a whole batch (400, no index) when any input contains POISON.</summary>

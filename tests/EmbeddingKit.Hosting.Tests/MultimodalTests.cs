@@ -43,7 +43,7 @@ public sealed class MultimodalTests(PostgresServer server)
         var result = await stack.Queue.DrainOnceAsync(stack.Runtime, cancellationToken: Ct);
 
         Assert.Single(result.Failure.Retried);
-        var stats = Assert.Single(await stack.Queue.GetStatsAsync(Ct));
+        var stats = Assert.Single(await stack.QueueAdmin.GetStatsAsync(Ct));
         Assert.NotNull(stats.PausedUntil);
     }
 

@@ -31,7 +31,7 @@ public sealed partial class HangfireSampleTests(PostgresServer server)
         // Each job run logs what it drained; the runs together (the startup job, maybe a recurring one) drain all.
         await sample.WaitForOutputAsync(o => Completed(o) >= Count, $"Hangfire jobs complete {Count} tasks");
 
-        var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
+        var queue = new PostgresEmbeddingQueueAdmin(dataSource, schema);
         Assert.Equal(Count, Completed(sample.Output));
         Assert.DoesNotMatch(@"Drained \d+ task\(s\): \d+ completed, [1-9]", sample.Output);
         Assert.Equal(0L, await queue.CountOutstandingAsync(["fake-embed"], Ct));

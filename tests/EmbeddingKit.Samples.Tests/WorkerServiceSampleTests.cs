@@ -24,6 +24,7 @@ public sealed class WorkerServiceSampleTests(PostgresServer server)
         var documents = new DocumentsTable(dataSource, schema);
         await documents.EnsureCreatedAsync(Ct);
         var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
+        var admin = new PostgresEmbeddingQueueAdmin(dataSource, schema);
         await using (var connection = await dataSource.OpenConnectionAsync(Ct))
         await using (var transaction = await connection.BeginTransactionAsync(Ct))
         {
@@ -53,7 +54,7 @@ public sealed class WorkerServiceSampleTests(PostgresServer server)
         await Eventually.HoldsAsync(
             async () => await CountAsync($"SELECT count(*) FROM \"{schema}\".embeddingkit_embeddings_40 WHERE model = 'fake-embed'") == Count,
             $"{Count} vectors stored; output:\n{sample.Output}");
-        await Eventually.HoldsAsync(async () => await queue.CountOutstandingAsync(["fake-embed"], Ct) == 0, "the queue is empty");
+        await Eventually.HoldsAsync(async () => await admin.CountOutstandingAsync(["fake-embed"], Ct) == 0, "the queue is empty");
         var output = await sample.WaitForOutputAsync(
             o => o.Contains("embeddingkit.tasks.completed", StringComparison.Ordinal) && o.Contains("embeddingkit.queue.outstanding", StringComparison.Ordinal),
             "the console exporter prints EmbeddingKit's metrics");

@@ -225,7 +225,7 @@ internal sealed class QueueScenario : IBenchScenario
         await process.WaitForExitAsync(cancellationToken);
         var elapsed = watch.Elapsed.TotalSeconds;
         File.Delete(script);
-        var left = await queue.CountOutstandingAsync([Model], cancellationToken);
+        var left = await new PostgresEmbeddingQueueAdmin(dataSource, queue.Schema).CountOutstandingAsync([Model], cancellationToken);
         if (process.ExitCode != 0 || left != 0)
         {
             context.Log.WriteLine($"pgbench failed (exit {process.ExitCode}, {left} tasks left): {errors}");

@@ -96,6 +96,7 @@ internal sealed class ScaleoutScenario : IBenchScenario
         builder.UseVector();
         await using var dataSource = builder.Build();
         var queue = new PostgresEmbeddingTaskQueue(dataSource, schema);
+        var admin = new PostgresEmbeddingQueueAdmin(dataSource, schema);
         await ExecuteAsync(dataSource, $"DELETE FROM \"{schema}\".embeddingkit_embedding_tasks", cancellationToken);
 
         var workers = new List<Process>();
@@ -116,12 +117,12 @@ internal sealed class ScaleoutScenario : IBenchScenario
             // The warm-up documents are their own (ids after the measured ones).
             var warmup = processes * WarmupBatchesPerProcess * Loops * BatchPerLoop;
             await queue.EnqueueAsync([.. Enumerable.Range(documents, warmup).Select(i => new EnqueueRequest("doc", i.ToString(CultureInfo.InvariantCulture), "m"))], cancellationToken);
-            await WaitForEmptyQueueAsync(queue, processes, TimeSpan.FromMinutes(2), cancellationToken);
+            await WaitForEmptyQueueAsync(admin, processes, TimeSpan.FromMinutes(2), cancellationToken);
 
             provider.ResetCounters();
             var watch = Stopwatch.StartNew();
             await queue.EnqueueAsync([.. Enumerable.Range(0, documents).Select(i => new EnqueueRequest("doc", i.ToString(CultureInfo.InvariantCulture), "m"))], cancellationToken);
-            while (await queue.CountOutstandingAsync(["m"], cancellationToken) > 0)
+            while (await admin.CountOutstandingAsync(["m"], cancellationToken) > 0)
             {
                 if (watch.Elapsed > TimeSpan.FromMinutes(5))
                 {
@@ -152,10 +153,10 @@ internal sealed class ScaleoutScenario : IBenchScenario
         }
     }
 
-    private static async Task WaitForEmptyQueueAsync(PostgresEmbeddingTaskQueue queue, int processes, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task WaitForEmptyQueueAsync(PostgresEmbeddingQueueAdmin admin, int processes, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
-        while (await queue.CountOutstandingAsync(["m"], cancellationToken) > 0)
+        while (await admin.CountOutstandingAsync(["m"], cancellationToken) > 0)
         {
             if (watch.Elapsed > timeout)
             {

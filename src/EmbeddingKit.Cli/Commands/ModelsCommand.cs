@@ -82,7 +82,7 @@ internal static class ModelsCommand
             var name = parseResult.GetValue(model)!;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
             var (known, _) = await KnownDimensionsAsync(host, name, cancellationToken);
-            if (known is null && await host.Queue.CountOutstandingAsync([name], cancellationToken) == 0)
+            if (known is null && await host.QueueAdmin.CountOutstandingAsync([name], cancellationToken) == 0)
             {
                 throw new CliException($"unknown model '{name}': nothing of it is stored or queued in schema {host.Schema}", 2);
             }

@@ -19,7 +19,7 @@ internal static class PruneCommand
             var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
             var age = ParseAge(parseResult.GetValue(olderThan)!);
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
-            var pruned = await host.Queue.PruneDeadAsync(age, settings.Model, cancellationToken);
+            var pruned = await host.QueueAdmin.PruneDeadAsync(age, settings.Model, cancellationToken);
             if (reporter.Json)
             {
                 JsonOutput.Write(new { pruned, olderThanSeconds = age.TotalSeconds, model = settings.Model });

@@ -18,7 +18,7 @@ internal static class RetryDeadCommand
             var reporter = new Reporter(parseResult.GetValue(CommonOptions.Json));
             var type = parseResult.GetValue(entityType);
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
-            var requeued = await host.Queue.RequeueDeadAsync(settings.Model, type, cancellationToken);
+            var requeued = await host.QueueAdmin.RequeueDeadAsync(settings.Model, type, cancellationToken);
             if (reporter.Json)
             {
                 JsonOutput.Write(new { requeued, model = settings.Model, entityType = type });

@@ -22,7 +22,7 @@ internal static class StatusCommand
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: false, cancellationToken);
             var documents = await host.Documents.CountByEntityTypeAsync(cancellationToken);
             var stored = await StoredVectors.CountAsync(host.DataSource, host.Schema, cancellationToken);
-            var stats = await host.Queue.GetStatsAsync(cancellationToken);
+            var stats = await host.QueueAdmin.GetStatsAsync(cancellationToken);
             var pgvector = await PgvectorStatus.ReadAsync(host.DataSource, cancellationToken);
             var active = (await host.Rollout.ListActiveAsync(cancellationToken)).ToDictionary(a => a.EntityType, StringComparer.Ordinal);
             var entityTypes = documents.Keys.Concat(stored.Select(s => s.EntityType)).Concat(stats.Select(s => s.EntityType)).Concat(active.Keys)
@@ -41,7 +41,7 @@ internal static class StatusCommand
                 {
                     var vectors = stored.FirstOrDefault(s => s.EntityType == type && s.Model == model);
                     var queue = stats.FirstOrDefault(s => s.EntityType == type && s.Model == model) ?? new QueueStats { EntityType = type, Model = model };
-                    var dead = queue.Dead > 0 && errorCount > 0 ? await host.Queue.ListDeadAsync(errorCount, model, type, cancellationToken) : [];
+                    var dead = queue.Dead > 0 && errorCount > 0 ? await host.QueueAdmin.ListDeadAsync(errorCount, model, type, cancellationToken) : [];
                     var settingsRow = await host.Rollout.GetSearchSettingsAsync(model, cancellationToken);
                     var count = vectors?.Count ?? 0;
                     modelStatuses.Add(new ModelStatus(

@@ -22,6 +22,7 @@ internal sealed class CliHost : IAsyncDisposable
         Setup = setup;
         Documents = new DocumentStore(dataSource, settings.Schema);
         Queue = new PostgresEmbeddingTaskQueue(dataSource, settings.Schema);
+        QueueAdmin = new PostgresEmbeddingQueueAdmin(dataSource, settings.Schema);
         Registry = setup is null ? new EmbeddingModelRegistry() : new EmbeddingModelRegistry(setup.Model);
         Table = setup is null ? null : TableFor(setup.Model.Dimensions);
         Storage = new PgvectorEmbeddingStorage(dataSource, model => Registry.TryGet(model, out var m) ? TableFor(m.Dimensions) : null)
@@ -49,6 +50,9 @@ internal sealed class CliHost : IAsyncDisposable
     public DocumentStore Documents { get; }
 
     public PostgresEmbeddingTaskQueue Queue { get; }
+
+    /// <summary>Gets the queue's administration (dead tasks, stats, pauses, outstanding counts).</summary>
+    public PostgresEmbeddingQueueAdmin QueueAdmin { get; }
 
     /// <summary>Gets the configured model's embedding table.</summary>
     public EmbeddingTable? Table { get; }

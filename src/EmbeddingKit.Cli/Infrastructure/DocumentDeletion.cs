@@ -59,17 +59,18 @@ internal static class DocumentDeletion
             return (0, []);
         }
 
-        var schema = PostgresIdentifier.Quote(host.Schema);
-        var sources = new List<string>
-        {
-            $"{schema}.embeddingkit_embedding_tasks",
-            $"{schema}.embeddingkit_embedding_tasks_dead",
-        };
-        sources.AddRange((await StoredVectors.ListTablesAsync(connection, transaction, host.Schema, cancellationToken)).Select(t => t.Qualified));
-        var union = string.Join("\nUNION\n", sources.Select(t => $"SELECT entity_id, model FROM {t} WHERE entity_type = $1 AND entity_id = ANY($2)"));
+        // Outstanding and dead tasks through the queue's administration; stored vectors from the embedding tables.
         var pairs = new HashSet<(string Id, string Model)>();
-        await using (var command = new NpgsqlCommand(union, connection, transaction))
+        foreach (var key in await host.QueueAdmin.ListTaskKeysAsync(entityType, ids, connection, transaction, cancellationToken))
         {
+            pairs.Add((key.EntityId, key.Model));
+        }
+
+        var tables = (await StoredVectors.ListTablesAsync(connection, transaction, host.Schema, cancellationToken)).Select(t => t.Qualified).ToList();
+        if (tables.Count > 0)
+        {
+            var union = string.Join("\nUNION\n", tables.Select(t => $"SELECT entity_id, model FROM {t} WHERE entity_type = $1 AND entity_id = ANY($2)"));
+            await using var command = new NpgsqlCommand(union, connection, transaction);
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. ids] });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);

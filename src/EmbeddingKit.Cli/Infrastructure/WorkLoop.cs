@@ -46,7 +46,7 @@ internal sealed class WorkLoop
 
     public async Task<WorkSummary> RunAsync(CancellationToken cancellationToken)
     {
-        _outstanding = await _host.Queue.CountOutstandingAsync(_models, cancellationToken);
+        _outstanding = await _host.QueueAdmin.CountOutstandingAsync(_models, cancellationToken);
         _watch.Start();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await using var signal = new PostgresTaskSignal(_host.DataSource, _host.Schema);
@@ -81,7 +81,7 @@ internal sealed class WorkLoop
         }
 
         var interrupted = cancellationToken.IsCancellationRequested;
-        var outstanding = await _host.Queue.CountOutstandingAsync(_models, CancellationToken.None);
+        var outstanding = await _host.QueueAdmin.CountOutstandingAsync(_models, CancellationToken.None);
         return Summary(outstanding, interrupted);
     }
 
@@ -173,7 +173,7 @@ internal sealed class WorkLoop
 
         if (_untilIdle)
         {
-            var outstanding = await _host.Queue.CountOutstandingAsync(_models, token);
+            var outstanding = await _host.QueueAdmin.CountOutstandingAsync(_models, token);
             Interlocked.Exchange(ref _outstanding, outstanding);
             if (outstanding == 0)
             {
@@ -196,7 +196,7 @@ internal sealed class WorkLoop
 
     private async Task ThrowIfPausedAsync(CancellationToken cancellationToken)
     {
-        var stats = await _host.Queue.GetStatsAsync(cancellationToken);
+        var stats = await _host.QueueAdmin.GetStatsAsync(cancellationToken);
         var paused = stats.FirstOrDefault(s => _models.Contains(s.Model) && s.PausedUntil is not null && s.Outstanding > 0);
         if (paused is not null)
         {
@@ -219,7 +219,7 @@ internal sealed class WorkLoop
     {
         try
         {
-            Interlocked.Exchange(ref _outstanding, await _host.Queue.CountOutstandingAsync(_models, cancellationToken));
+            Interlocked.Exchange(ref _outstanding, await _host.QueueAdmin.CountOutstandingAsync(_models, cancellationToken));
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or OperationCanceledException)
         {

@@ -17,10 +17,9 @@ public sealed class EmbeddingRollout
     private readonly NpgsqlDataSource _dataSource;
     private readonly PgvectorEmbeddingStorage _storage;
     private readonly PostgresEmbeddingTaskQueue _queue;
+    private readonly PostgresEmbeddingQueueAdmin _admin;
     private readonly string _active;
     private readonly string _settings;
-    private readonly string _tasks;
-    private readonly string _dead;
     private readonly string _channel;
 
     /// <summary>Creates the rollout helper over a migrated schema.</summary>
@@ -33,10 +32,9 @@ public sealed class EmbeddingRollout
         _dataSource = dataSource;
         _storage = storage;
         _queue = queue;
+        _admin = new PostgresEmbeddingQueueAdmin(dataSource, schema, queue.Options);
         _active = quoted + ".embeddingkit_active_models";
         _settings = quoted + ".embeddingkit_model_settings";
-        _tasks = quoted + ".embeddingkit_embedding_tasks";
-        _dead = quoted + ".embeddingkit_embedding_tasks_dead";
         Schema = schema;
         TaskChannel = queue.NotificationChannel;
         _channel = NotificationChannelFor(schema);
@@ -67,9 +65,7 @@ public sealed class EmbeddingRollout
             SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
-                   a.model IS NOT NULL AND (
-                       EXISTS (SELECT 1 FROM {_tasks} t WHERE t.model = a.model AND t.entity_type = $1)
-                       OR EXISTS (SELECT 1 FROM {_dead} d WHERE d.entity_type = $1 AND d.model = a.model))
+                   a.model IS NOT NULL AND ({_admin.PendingWorkCondition("$1", "a.model")})
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
             LEFT JOIN {_settings} s ON s.model = a.model
@@ -230,7 +226,7 @@ public sealed class EmbeddingRollout
 
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var tasks = await _queue.DeleteModelTasksInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
+        var tasks = await _admin.DeleteModelTasksInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         var vectors = await _storage.DeleteModelInTransactionAsync(model, connection, transaction, cancellationToken).ConfigureAwait(false);
         await using (var command = new NpgsqlCommand($"""
             WITH cleared AS (UPDATE {_active} SET previous_model = NULL WHERE previous_model = $1),
@@ -279,16 +275,8 @@ public sealed class EmbeddingRollout
     }
 
     /// <summary>Whether the model still has outstanding or dead tasks for the entity type (coverage is incomplete).</summary>
-    public async ValueTask<bool> HasPendingWorkAsync(string entityType, string model, CancellationToken cancellationToken = default)
-    {
-        await using var command = _dataSource.CreateCommand($"""
-            SELECT EXISTS (SELECT 1 FROM {_tasks} WHERE model = $2 AND entity_type = $1)
-                OR EXISTS (SELECT 1 FROM {_dead} WHERE entity_type = $1 AND model = $2)
-            """);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-    }
+    public ValueTask<bool> HasPendingWorkAsync(string entityType, string model, CancellationToken cancellationToken = default) =>
+        _admin.HasPendingWorkAsync(entityType, model, cancellationToken);
 
     /// <summary>
     /// The entities of a type the model lacks a vector for, as far as it is cheap to know: those with an outstanding or
@@ -300,10 +288,7 @@ public sealed class EmbeddingRollout
     {
         var vectors = _storage.GetTable(model).QualifiedName;
         var previous = previousModel is null ? null : _storage.GetTable(previousModel).QualifiedName;
-        var candidates = $"""
-            SELECT entity_id FROM {_tasks} WHERE entity_type = $1 AND model = $2
-            UNION ALL SELECT entity_id FROM {_dead} WHERE entity_type = $1 AND model = $2
-            """;
+        var candidates = _admin.PendingEntityIdsQuery.TrimEnd();
         if (previous is not null)
         {
             candidates += $"\nUNION ALL SELECT entity_id FROM {previous} WHERE entity_type = $1 AND model = $4";

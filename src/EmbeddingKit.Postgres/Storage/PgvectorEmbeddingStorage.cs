@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Storage;
 using EmbeddingKit.Tasks;
 using Npgsql;
@@ -431,7 +432,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     internal int CachedStatementTables => _statements.Count;
 
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
-        table, static (t, state) => new Sql(t, state.Tasks, state.Lexical), (Tasks: TaskQueueSchema is { } schema ? PostgresIdentifier.Quote(schema) + ".embeddingkit_embedding_tasks" : null, Lexical: LexicalSql));
+        table, static (t, state) => new Sql(t, state.Tasks, state.Lexical), (Tasks: TaskQueueSchema is { } schema ? new TaskTables(schema).Tasks : null, Lexical: LexicalSql));
 
     private LexicalStatements? LexicalSql => LexicalSchema is null ? null : field ??= new LexicalStatements(LexicalSchema);
 

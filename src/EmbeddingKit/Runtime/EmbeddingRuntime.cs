@@ -167,7 +167,6 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                // The title is part of the hash (it changes the lexical document); NUL cannot occur in valid text.
                 var lexical = new LexicalDocument(document.Content!, document.Title);
                 var hash = ContentHash.Compute(model, document.Title is null ? document.Content! : document.Content + "\0title\0" + document.Title);
                 if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
@@ -216,54 +215,6 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         }
     }
 
-    private async Task HandleMultimodalAsync(EmbeddingModel model, IEmbeddingGenerator<MultimodalInput, Embedding<float>> generator, string entityType, List<EmbeddingTask> tasks, OutcomeBuilder outcome, CancellationToken cancellationToken)
-    {
-        var ids = tasks.ConvertAll(t => t.EntityId);
-        IReadOnlyList<MultimodalInput?> inputs;
-        IReadOnlyDictionary<string, StoredEmbeddingState> stored;
-        try
-        {
-            inputs = await _assets!.GetInputsAsync(entityType, ids, cancellationToken).ConfigureAwait(false);
-            stored = await _storage.GetStatesAsync(entityType, model.Name, ids, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            outcome.Fail(tasks, TaskFailureKind.Retryable, $"Fetching assets or reading stored state failed: {Describe(e)}");
-            return;
-        }
-
-        if (inputs.Count != tasks.Count)
-        {
-            outcome.Fail(tasks, TaskFailureKind.Retryable, $"The asset source returned {inputs.Count} inputs for {tasks.Count} entities.");
-            return;
-        }
-
-        var gone = new List<EmbeddingTask>();
-        var unchanged = new List<EmbeddingTask>();
-        var changed = new List<Pending<MultimodalInput>>();
-        for (var i = 0; i < tasks.Count; i++)
-        {
-            var task = tasks[i];
-            if (inputs[i] is not { } input)
-            {
-                gone.Add(task);
-                continue;
-            }
-
-            var hash = ContentHash.Compute(model, input);
-            if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, input)))
-            {
-                unchanged.Add(task);
-            }
-            else
-            {
-                changed.Add(new Pending<MultimodalInput>(task, input, hash));
-            }
-        }
-
-        await StoreAsync(model, generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>Deletes the gone, touches the unchanged, embeds the changed (bounded concurrency) and upserts them in one
     /// round trip.</summary>
     private async Task StoreAsync<TInput>(
@@ -272,17 +223,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>? lexicalMissing = null)
     {
         await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
-        await WriteAsync(unchanged, "unchanged", model, outcome, async () =>
-        {
-            var touched = await _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken).ConfigureAwait(false);
-            if (lexicalMissing is { Count: > 0 })
-            {
-                // Unchanged vectors stored before the lexical index existed: their documents are written alone.
-                await _storage.WriteLexicalAsync(lexicalMissing, cancellationToken).ConfigureAwait(false);
-            }
-
-            return touched;
-        }).ConfigureAwait(false);
+        await WriteAsync(unchanged, "unchanged", model, outcome, () => TouchAsync(unchanged, lexicalMissing, cancellationToken)).ConfigureAwait(false);
         if (changed.Count == 0)
         {
             return;
@@ -556,56 +497,4 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Writing {Count} results of model {Model} to storage failed")]
     private static partial void LogStorageFailed(ILogger logger, string model, int count, Exception exception);
-
-    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash)
-    {
-        public LexicalDocument? Lexical { get; init; }
-    }
-
-    /// <summary>Collects per-task results from concurrent provider calls.</summary>
-    private sealed class OutcomeBuilder
-    {
-        private readonly Lock _gate = new();
-        private readonly List<EmbeddingTask> _completed = [];
-        private readonly List<TaskFailure> _failed = [];
-        private readonly List<EmbeddingTask> _released = [];
-
-        public void Complete(IEnumerable<EmbeddingTask> tasks)
-        {
-            lock (_gate)
-            {
-                _completed.AddRange(tasks);
-            }
-        }
-
-        public void Release(IEnumerable<EmbeddingTask> tasks)
-        {
-            lock (_gate)
-            {
-                _released.AddRange(tasks);
-            }
-        }
-
-        public void Fail(EmbeddingTask task, TaskFailureKind kind, string error, TimeSpan? retryAfter = null) => Fail([task], kind, error, retryAfter);
-
-        public void Fail(IEnumerable<EmbeddingTask> tasks, TaskFailureKind kind, string error, TimeSpan? retryAfter = null)
-        {
-            lock (_gate)
-            {
-                foreach (var task in tasks)
-                {
-                    _failed.Add(new TaskFailure(task, kind, error, retryAfter));
-                    EmbeddingKitDiagnostics.TasksFailed.Add(1, new("model", task.Model), new("kind", kind.ToString()));
-                }
-            }
-        }
-
-        public TaskBatchOutcome Build()
-        {
-            lock (_gate)
-            {
-                return new TaskBatchOutcome([.. _completed], [.. _failed]) { Released = [.. _released] };
-            }
-        }
-    }
 }

@@ -42,7 +42,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests
 
         Assert.Empty(fourth);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
-        var dead = Assert.Single(await _queue.ListDeadAsync(cancellationToken: Ct));
+        var dead = Assert.Single(await _admin.ListDeadAsync(cancellationToken: Ct));
         Assert.Equal("killer", dead.Key.EntityId);
         Assert.Contains("Claimed 3 times without a result", dead.Error, StringComparison.Ordinal);
     }

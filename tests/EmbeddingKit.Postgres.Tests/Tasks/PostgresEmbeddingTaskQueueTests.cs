@@ -11,11 +11,13 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
     private const string Model = "model-a";
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(1);
     private PostgresEmbeddingTaskQueue _queue = null!;
+    private PostgresEmbeddingQueueAdmin _admin = null!;
 
     public override async ValueTask InitializeAsync()
     {
         await base.InitializeAsync();
         _queue = new PostgresEmbeddingTaskQueue(DataSource, Schema, new PostgresTaskQueueOptions { MaxAttempts = 3 });
+        _admin = new PostgresEmbeddingQueueAdmin(DataSource, Schema, _queue.Options);
     }
 
     private static EnqueueRequest Request(string id, string model = Model, short priority = 0) => new("doc", id, model) { Priority = priority };
@@ -275,18 +277,18 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
             last = await _queue.FailAsync([new TaskFailure(task, TaskFailureKind.Retryable, $"boom {i}")], Ct);
         }
 
-        var dead = Assert.Single(await _queue.ListDeadAsync(cancellationToken: Ct));
+        var dead = Assert.Single(await _admin.ListDeadAsync(cancellationToken: Ct));
         Assert.Single(last.Dead);
         Assert.Equal("boom 2", dead.Error);
         Assert.Equal(3, dead.Attempts);
         Assert.Equal(new EmbeddingTaskKey("doc", "1", Model), dead.Key);
         Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embedding_tasks"));
 
-        Assert.Equal(1, await _queue.RequeueDeadAsync(Model, cancellationToken: Ct));
+        Assert.Equal(1, await _admin.RequeueDeadAsync(Model, cancellationToken: Ct));
 
         var requeued = Assert.Single(await FetchAsync());
         Assert.Equal(1, requeued.Attempts);
-        Assert.Empty(await _queue.ListDeadAsync(cancellationToken: Ct));
+        Assert.Empty(await _admin.ListDeadAsync(cancellationToken: Ct));
     }
 
     [Fact]
@@ -302,7 +304,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
 
         Assert.Equal([bad.Id], failed.Dead);
         Assert.Equal([good.Id], completed.Completed);
-        Assert.Equal("input 0 is empty", Assert.Single(await _queue.ListDeadAsync(cancellationToken: Ct)).Error);
+        Assert.Equal("input 0 is empty", Assert.Single(await _admin.ListDeadAsync(cancellationToken: Ct)).Error);
     }
 
     [Fact]
@@ -315,7 +317,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
         var result = await _queue.FailAsync([new TaskFailure(task, TaskFailureKind.Permanent, "old text was bad")], Ct);
 
         Assert.Equal([task.Id], result.Retried);
-        Assert.Empty(await _queue.ListDeadAsync(cancellationToken: Ct));
+        Assert.Empty(await _admin.ListDeadAsync(cancellationToken: Ct));
         Assert.True(Assert.Single(await FetchAsync()).Generation > task.Generation);
     }
 
@@ -329,11 +331,11 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
 
         Assert.Empty(await FetchAsync(worker: "another"));
         Assert.Single(await FetchAsync(models: "model-b"));
-        var stats = (await _queue.GetStatsAsync(Ct)).Single(s => s.Model == Model);
+        var stats = (await _admin.GetStatsAsync(Ct)).Single(s => s.Model == Model);
         Assert.NotNull(stats.PausedUntil);
         Assert.Equal(0, await ScalarAsync<int>($"SELECT attempts FROM {{s}}.embeddingkit_embedding_tasks WHERE id = {task.Id}"));
 
-        Assert.True(await _queue.ResumeModelAsync(Model, Ct));
+        Assert.True(await _admin.ResumeModelAsync(Model, Ct));
         Assert.Single(await FetchAsync(worker: "another"));
     }
 
@@ -414,7 +416,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
         var dead = tasks.Single(t => t.EntityId == "dead");
         await _queue.FailAsync([new TaskFailure(dead, TaskFailureKind.Permanent, "bad")], Ct);
 
-        var stats = await _queue.GetStatsAsync(Ct);
+        var stats = await _admin.GetStatsAsync(Ct);
 
         var a = stats.Single(s => s.Model == Model);
         Assert.Equal(1, a.Ready);
@@ -423,7 +425,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
         Assert.Equal(1, a.Dead);
         Assert.NotNull(a.OldestAge);
         Assert.Equal(1, stats.Single(s => s.Model == "model-b").Ready);
-        Assert.Equal(3L, await _queue.CountOutstandingAsync([Model], Ct));
+        Assert.Equal(3L, await _admin.CountOutstandingAsync([Model], Ct));
     }
 
     [Fact]
@@ -431,7 +433,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
     {
         await _queue.EnqueueAsync([Request("1"), Request("2", model: "model-b")], Ct);
 
-        Assert.Equal(1, await _queue.DeleteModelTasksAsync(Model, Ct));
+        Assert.Equal(1, await _admin.DeleteModelTasksAsync(Model, Ct));
 
         Assert.Equal("model-b", await ScalarAsync<string>("SELECT model FROM {s}.embeddingkit_embedding_tasks"));
     }
@@ -442,7 +444,7 @@ public sealed partial class PostgresEmbeddingTaskQueueTests(PostgresServer serve
         await _queue.EnqueueAsync([Request("1")], Ct);
         var task = Assert.Single(await FetchAsync());
 
-        Assert.Equal(1, await _queue.CancelAsync([task.Key], Ct));
+        Assert.Equal(1, await _admin.CancelAsync([task.Key], Ct));
 
         Assert.Equal([task.Id], (await _queue.CompleteAsync([task], Ct)).LeaseLost);
     }

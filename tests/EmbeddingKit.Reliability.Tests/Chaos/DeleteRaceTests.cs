@@ -54,7 +54,7 @@ public sealed class DeleteRaceTests(PostgresServer server)
         var (frozen, gate) = StartFrozenWorker(stack);
         await gate.Entered.Task.WaitAsync(Guard, Ct);
 
-        Assert.Equal(1, await stack.PostgresQueue.CancelAsync([new(FaultStack.EntityType, "d0", FaultStack.Model)], Ct));
+        Assert.Equal(1, await stack.PostgresQueueAdmin.CancelAsync([new(FaultStack.EntityType, "d0", FaultStack.Model)], Ct));
         gate.Release.SetResult();
         var stale = await frozen.WaitAsync(Guard, Ct);
 

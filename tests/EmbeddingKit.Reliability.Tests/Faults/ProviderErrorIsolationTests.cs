@@ -37,7 +37,7 @@ public sealed class ProviderErrorIsolationTests(PostgresServer server)
 
         var result = await EmbeddingTaskDrain.RunOnceAsync(stack.Queue, stack.Runtime, Batch, "w", TimeSpan.FromSeconds(30), cancellationToken: Ct);
 
-        var stats = Assert.Single(await stack.PostgresQueue.GetStatsAsync(Ct));
+        var stats = Assert.Single(await stack.PostgresQueueAdmin.GetStatsAsync(Ct));
         Assert.Equal(Batch, result.Claimed);
         Assert.InRange(stack.Provider.RequestCount, 1, 3);
         Assert.Equal(0, await stack.CountAsync("SELECT count(*) FROM {dead}", Ct));
@@ -94,7 +94,7 @@ public sealed class ProviderErrorIsolationTests(PostgresServer server)
         await EmbeddingTaskDrain.RunOnceAsync(stack.Queue, stack.Runtime, 10, "w", TimeSpan.FromSeconds(30), cancellationToken: Ct);
         var again = await EmbeddingTaskDrain.RunOnceAsync(stack.Queue, stack.Runtime, 10, "w", TimeSpan.FromSeconds(30), cancellationToken: Ct);
 
-        var stats = Assert.Single(await stack.PostgresQueue.GetStatsAsync(Ct));
+        var stats = Assert.Single(await stack.PostgresQueueAdmin.GetStatsAsync(Ct));
         Assert.Equal(1, stack.Provider.RequestCount);
         Assert.Equal(0, again.Claimed);
         Assert.Equal(TimeSpan.FromHours(1), Assert.Single(stack.Queue.Failures.Select(f => f.RetryAfter).Distinct()));
@@ -116,7 +116,7 @@ public sealed class ProviderErrorIsolationTests(PostgresServer server)
 
         await EmbeddingTaskDrain.RunOnceAsync(stack.Queue, stack.Runtime, 10, "w", TimeSpan.FromSeconds(30), cancellationToken: Ct);
 
-        var stats = Assert.Single(await stack.PostgresQueue.GetStatsAsync(Ct));
+        var stats = Assert.Single(await stack.PostgresQueueAdmin.GetStatsAsync(Ct));
         Assert.All(stack.Queue.Failures, f => Assert.Equal(TaskFailureKind.RateLimited, f.Kind));
         Assert.Null(stats.PausedUntil);
         Assert.Equal(10, stats.Scheduled);
@@ -174,7 +174,7 @@ public sealed class ProviderErrorIsolationTests(PostgresServer server)
 
         await EmbeddingTaskDrain.RunOnceAsync(stack.Queue, stack.Runtime, Batch, "w", TimeSpan.FromSeconds(30), cancellationToken: Ct);
 
-        var stats = Assert.Single(await stack.PostgresQueue.GetStatsAsync(Ct));
+        var stats = Assert.Single(await stack.PostgresQueueAdmin.GetStatsAsync(Ct));
         Assert.InRange(stack.Provider.RequestCount, 1, 3);
         Assert.Equal(0, stats.Dead);
         Assert.NotNull(stats.PausedUntil);

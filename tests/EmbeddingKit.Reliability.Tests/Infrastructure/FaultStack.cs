@@ -43,6 +43,7 @@ public sealed class FaultStack : IAsyncDisposable
             DefaultRateLimitDelay = TimeSpan.FromSeconds(1),
             MaxRateLimitDelay = TimeSpan.FromSeconds(2),
         });
+        PostgresQueueAdmin = new PostgresEmbeddingQueueAdmin(dataSource, schema, PostgresQueue.Options);
         Queue = new RecordingQueue(PostgresQueue);
         Table = new EmbeddingTable(schema, Dimensions);
         var table = Table;
@@ -62,6 +63,8 @@ public sealed class FaultStack : IAsyncDisposable
     public IEmbeddingGenerator<string, Embedding<float>> Generator { get; }
 
     public PostgresEmbeddingTaskQueue PostgresQueue { get; }
+
+    public PostgresEmbeddingQueueAdmin PostgresQueueAdmin { get; }
 
     public RecordingQueue Queue { get; }
 
@@ -132,7 +135,7 @@ public sealed class FaultStack : IAsyncDisposable
             var result = await EmbeddingTaskDrain.RunOnceAsync(Queue, Runtime, 40, "fault-test", TimeSpan.FromSeconds(30), cancellationToken: cancellationToken);
             if (result.Claimed == 0)
             {
-                if (await PostgresQueue.CountOutstandingAsync([Model], cancellationToken) == 0)
+                if (await PostgresQueueAdmin.CountOutstandingAsync([Model], cancellationToken) == 0)
                 {
                     return true;
                 }

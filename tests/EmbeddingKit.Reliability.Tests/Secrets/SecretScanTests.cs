@@ -43,7 +43,7 @@ public sealed class SecretScanTests(PostgresServer server)
                 stack.Provider.InjectFault(fault, 2);
             }
 
-            await stack.PostgresQueue.ResumeModelAsync(FaultStack.Model, ct);
+            await stack.PostgresQueueAdmin.ResumeModelAsync(FaultStack.Model, ct);
             Assert.True(await stack.DrainAsync(TimeSpan.FromSeconds(60), ct));
             scanned.AddRange((await stack.TextsAsync("SELECT error FROM {dead}", ct)).Select(t => ("dead error", t)));
             scanned.AddRange(stack.Queue.Failures.Select(f => ("task failure", f.Error)));
