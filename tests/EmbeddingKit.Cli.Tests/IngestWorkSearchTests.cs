@@ -147,6 +147,29 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
     }
 
     [Fact]
+    public async Task Search_HybridAndLexical_JsonSaysWhichListsFoundEachHit()
+    {
+        await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
+        await RunAsync("work", "--until-idle");
+
+        var hybrid = (await RunAsync("search", "configurable editor", "--entity-type", "package", "-k", "3", "--hybrid", "--json")).Json();
+        var lexical = (await RunAsync("search", "configurable editor", "--entity-type", "package", "--lexical", "--json")).Json();
+        var hostile = await RunAsync("search", "!!! & | ():* the", "--entity-type", "package", "--hybrid", "--json");
+        var both = await RunAsync("search", "editor", "--entity-type", "package", "--hybrid", "--lexical");
+
+        Assert.Equal("hybrid", hybrid.GetProperty("mode").GetString());
+        var top = hybrid.GetProperty("hits")[0];
+        Assert.Equal(("vim", "hybrid", 1), (top.GetProperty("id").GetString(), top.GetProperty("path").GetString(), top.GetProperty("lexical_rank").GetInt32()));
+        Assert.Equal(1, top.GetProperty("vector_rank").GetInt32());
+        Assert.Equal("hashing-384", hybrid.GetProperty("model").GetString());
+        var only = Assert.Single(lexical.GetProperty("hits").EnumerateArray());
+        Assert.Equal(("vim", "lexical"), (only.GetProperty("id").GetString(), only.GetProperty("path").GetString()));
+        Assert.Equal(0, hostile.ExitCode);
+        Assert.All(hostile.Json().GetProperty("hits").EnumerateArray(), h => Assert.Equal(System.Text.Json.JsonValueKind.Null, h.GetProperty("lexical_rank").ValueKind));
+        Assert.Equal(2, both.ExitCode);
+    }
+
+    [Fact]
     public async Task Work_UntilIdle_WaitsOutTheLeaseOfACrashedWorker()
     {
         await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
