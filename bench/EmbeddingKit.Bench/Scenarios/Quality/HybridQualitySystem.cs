@@ -61,8 +61,9 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         }
 
         await indexes.EnsureModelIndexesAsync(table, model.Name, cancellationToken);
-        await using (var command = context.DataSource.CreateCommand($"VACUUM ANALYZE {table.QualifiedName}; VACUUM ANALYZE {PostgresIdentifier.Qualify(schema, "embeddingkit_lexical_documents")}"))
+        foreach (var vacuumed in new[] { table.QualifiedName, PostgresIdentifier.Qualify(schema, "embeddingkit_lexical_documents") })
         {
+            await using var command = context.DataSource.CreateCommand($"VACUUM ANALYZE {vacuumed}");
             await command.ExecuteNonQueryAsync(cancellationToken);
         }
 
