@@ -86,6 +86,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                     : null)
             {
                 TaskQueueSchema = schema,
+                LexicalSchema = schema,
             };
         });
         services.TryAddSingleton<IEmbeddingStorage>(sp => sp.GetRequiredService<PgvectorEmbeddingStorage>());

@@ -9,7 +9,7 @@ using EmbeddingKit.Runtime;
 
 namespace EmbeddingKit.Cli.Commands;
 
-/// <summary><c>embeddingkit search "text" --entity-type T [--model M] [-k 10] [--json]</c>.</summary>
+/// <summary><c>embeddingkit search "text" --entity-type T [--model M] [-k 10] [--hybrid | --lexical] [--json]</c>.</summary>
 internal static class SearchCommand
 {
     public static Command Create()
@@ -18,11 +18,15 @@ internal static class SearchCommand
         var entityType = CommandOptions.EntityType();
         var k = new Option<int>("-k", "--k") { Description = "Number of hits (1 to 1000).", DefaultValueFactory = _ => 10 };
         var path = new Option<string?>("--path") { Description = "Force a path: two-stage, hnsw or exact (default: the model's saved setting, else hnsw below 1,024 dimensions and two-stage from 1,024)." };
+        var hybrid = new Option<bool>("--hybrid") { Description = "Fuse the vector hits with full-text hits of the lexical index (reciprocal rank fusion, the settings `tune --queries` saved)." };
+        var lexical = new Option<bool>("--lexical") { Description = "Full-text hits of the lexical index only (the query is not embedded)." };
         var command = new Command("search", "Search documents: embeds the query with the entity type's active model (or --model) and runs its saved search path; while the active model is incomplete, mixes in hits of the previous model or of full-text search.");
         command.Arguments.Add(query);
         command.Options.Add(entityType);
         command.Options.Add(k);
         command.Options.Add(path);
+        command.Options.Add(hybrid);
+        command.Options.Add(lexical);
         command.Options.Add(CommonOptions.Json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -42,6 +46,16 @@ internal static class SearchCommand
             }
 
             var forced = ParsePath(parseResult.GetValue(path));
+            if (parseResult.GetValue(hybrid) || parseResult.GetValue(lexical))
+            {
+                if (forced is not null || (parseResult.GetValue(hybrid) && parseResult.GetValue(lexical)))
+                {
+                    throw new CliException("use one of --path, --hybrid and --lexical", 2);
+                }
+
+                forced = parseResult.GetValue(hybrid) ? SearchPath.Hybrid : SearchPath.Lexical;
+            }
+
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
             var answer = await RunAsync(host, text, type, count, settings.Model, forced, cancellationToken);
             if (reporter.Json)
@@ -54,7 +68,18 @@ internal static class SearchCommand
                     k = count,
                     fallbackUsed = answer.Result.FallbackUsed,
                     elapsedMilliseconds = Math.Round(answer.Elapsed.TotalMilliseconds, 1),
-                    hits = answer.Result.Hits.Select(h => new { id = h.EntityId, score = Math.Round(h.Score, 6), model = h.Model, path = h.Path, text = answer.Texts.GetValueOrDefault(h.EntityId) }),
+                    mode = forced switch { SearchPath.Hybrid => "hybrid", SearchPath.Lexical => "lexical", _ => "vector" },
+                    hits = answer.Result.Hits.Select(h => new
+                    {
+                        id = h.EntityId,
+                        score = Math.Round(h.Score, 6),
+                        model = h.Model,
+                        path = h.Path,
+                        text = answer.Texts.GetValueOrDefault(h.EntityId),
+                        vectorRank = h.VectorRank,
+                        fallbackRank = h.FallbackRank,
+                        lexicalRank = h.LexicalRank,
+                    }),
                 });
             }
             else
@@ -90,14 +115,14 @@ internal static class SearchCommand
             host.TryAddModelByName(previous);
         }
 
-        var service = new EmbeddingSearchService(new QueryEmbedder(host.Registry), new PgvectorSearch(host.DataSource), host.Rollout.SearchModels, host.Storage, new DocumentLexicalSearch(host.DataSource, host.Documents))
+        var service = new EmbeddingSearchService(new QueryEmbedder(host.Registry), new PgvectorSearch(host.DataSource), host.Rollout.SearchModels, host.Storage)
         {
             ActiveModels = states,
         };
         var watch = Stopwatch.StartNew();
         var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
         var elapsed = watch.Elapsed;
-        if (result.Hits.Count == 0)
+        if (result.Hits.Count == 0 && path != SearchPath.Lexical)
         {
             await ThrowIfNoVectorsAsync(host, entityType, name, cancellationToken);
         }
@@ -137,9 +162,14 @@ internal static class SearchCommand
                 text = string.Concat(text.AsSpan(0, 87), "...");
             }
 
-            reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{indent}{++rank,2}. {hit.Score,6:0.000}  {hit.EntityId}  [{hit.Model ?? "lexical"}, {hit.Path}]  {text}"));
+            var ranks = hit.VectorRank is null && hit.LexicalRank is null && hit.FallbackRank is null
+                ? string.Empty
+                : string.Create(CultureInfo.InvariantCulture, $", vector {Rank(hit.VectorRank)} lexical {Rank(hit.LexicalRank)}{(hit.FallbackRank is { } f ? $" fallback #{f}" : string.Empty)}");
+            reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{indent}{++rank,2}. {hit.Score,6:0.000}  {hit.EntityId}  [{hit.Model ?? "lexical"}, {hit.Path}{ranks}]  {text}"));
         }
     }
+
+    private static string Rank(int? rank) => rank is { } r ? "#" + r.ToString(CultureInfo.InvariantCulture) : "-";
 
     public static SearchPath? ParsePath(string? value) => value?.ToLowerInvariant() switch
     {

@@ -2,9 +2,20 @@ namespace EmbeddingKit.Postgres.Search;
 
 /// <summary>One search hit.</summary>
 /// <param name="EntityId">The entity id.</param>
-/// <param name="Score">Cosine similarity for vector paths (1 is identical); for lexical fallback hits, a rank-based score
-/// in (0, 1] that is not comparable with similarities.</param>
+/// <param name="Score">Cosine similarity for a vector path's own hits (1 is identical); for fused hits (hybrid, lexical,
+/// or a rollout's fallback), the reciprocal rank fusion score; for a host lexical search's hits, a rank-based score in
+/// (0, 1]. Scores of different kinds are not comparable.</param>
 /// <param name="Model">The model that answered (null for lexical hits).</param>
-/// <param name="Path">Which path answered: <c>two-stage</c>, <c>hnsw</c>, <c>exact</c>, <c>fallback-model</c> or
-/// <c>fallback-lexical</c>.</param>
-public sealed record EmbeddingSearchHit(string EntityId, double Score, string? Model, string Path);
+/// <param name="Path">Which path answered: <c>two-stage</c>, <c>hnsw</c>, <c>exact</c>, <c>hybrid</c>, <c>lexical</c>,
+/// <c>fallback-model</c> or <c>fallback-lexical</c>.</param>
+public sealed record EmbeddingSearchHit(string EntityId, double Score, string? Model, string Path)
+{
+    /// <summary>Gets the hit's rank (1 is first) in the active model's list of a fused search, or null.</summary>
+    public int? VectorRank { get; init; }
+
+    /// <summary>Gets the hit's rank in the previous model's list of a fused search (during a rollout), or null.</summary>
+    public int? FallbackRank { get; init; }
+
+    /// <summary>Gets the hit's rank in the lexical list of a fused search, or null.</summary>
+    public int? LexicalRank { get; init; }
+}

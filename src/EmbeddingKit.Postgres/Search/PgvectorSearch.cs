@@ -21,7 +21,7 @@ namespace EmbeddingKit.Postgres.Search;
 /// (<c>WHERE model = '…'</c>), and a generic plan of <c>model = $1</c>, which Npgsql's prepared statements get, can
 /// never use them. The statements are built once per table, model and filter shape.</para>
 /// </remarks>
-public sealed class PgvectorSearch
+public sealed partial class PgvectorSearch
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count), string> _statements = new();

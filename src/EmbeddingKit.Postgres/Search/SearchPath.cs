@@ -12,4 +12,12 @@ public enum SearchPath
 
     /// <summary>No index: every row of the model is scored. The ground truth, and slow on large tables.</summary>
     Exact = 2,
+
+    /// <summary>Hybrid: the vector candidates (on the model's saved vector path) and the full-text candidates of the
+    /// lexical index (<c>websearch_to_tsquery</c>, ranked by <c>ts_rank_cd</c>) fused by reciprocal rank fusion in one
+    /// statement. Not a vector path: <see cref="VectorSearchOptions"/> refuses it.</summary>
+    Hybrid = 3,
+
+    /// <summary>The full-text candidates of the lexical index alone (no query embedding). Not a vector path.</summary>
+    Lexical = 4,
 }

@@ -38,9 +38,9 @@ public sealed class VectorSearchOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Oversample, VectorSearchDefaults.MaxOversample, nameof(Oversample));
         ArgumentOutOfRangeException.ThrowIfLessThan(EfSearch, 1, nameof(EfSearch));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(EfSearch, VectorSearchDefaults.MaxEfSearch, nameof(EfSearch));
-        if (!Enum.IsDefined(Path))
+        if (Path is not (SearchPath.TwoStage or SearchPath.Hnsw or SearchPath.Exact))
         {
-            throw new ArgumentOutOfRangeException(nameof(Path), Path, "Unknown search path.");
+            throw new ArgumentOutOfRangeException(nameof(Path), Path, "Not a vector search path (hybrid and lexical search go through PgvectorSearch.HybridSearchAsync).");
         }
 
         if (IndexRows > VectorSearchDefaults.MaxCandidates)

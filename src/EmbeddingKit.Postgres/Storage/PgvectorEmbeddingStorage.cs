@@ -19,7 +19,7 @@ namespace EmbeddingKit.Postgres.Storage;
 /// and one <c>INSERT … SELECT … ON CONFLICT</c>. A batch spanning several tables is written in one transaction. The
 /// data source must be built with <c>UseVector()</c>. Thread-safe; share one instance.
 /// </remarks>
-public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
+public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly Func<string, EmbeddingTable?> _tableForModel;
@@ -72,6 +72,23 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
     }
 
+    /// <summary>
+    /// Gets the schema of the lexical index (migration 4, <c>embeddingkit_lexical_documents</c>), or null (the default)
+    /// for none. When set, every vector written for a text document writes the entity's full-text document in the same
+    /// statement (one per entity, whatever the model; the title weighted above the text, with the entity type's text
+    /// search configuration), guarded by generation like the vector; a delete removes it with the vector; and
+    /// <see cref="GetStatesAsync"/> says whether it is stored, so that unchanged content stored before the index
+    /// existed gets its document without a provider call. The composition roots (<c>UsePostgres</c>, the CLI) set it.
+    /// </summary>
+    public string? LexicalSchema
+    {
+        get;
+        init => field = value is null ? null : PostgresIdentifier.Validate(value, nameof(value));
+    }
+
+    /// <summary>Gets the database.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
     /// <summary>Returns the table of <paramref name="model"/>.</summary>
     /// <exception cref="ArgumentException">The resolver knows no table for the model.</exception>
     public EmbeddingTable GetTable(string model)
@@ -100,7 +117,10 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2));
+            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2))
+            {
+                HasLexical = sql.Lexical is null ? null : reader.GetBoolean(3),
+            };
         }
 
         return states;
@@ -160,12 +180,31 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     }
 
     /// <inheritdoc />
+    public async ValueTask<int> WriteLexicalAsync(
+        IReadOnlyList<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)> documents, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        if (documents.Count == 0 || LexicalSchema is null)
+        {
+            return 0;
+        }
+
+        await using var command = _dataSource.CreateCommand(LexicalSql!.Upsert);
+        command.Parameters.Add(Text([.. documents.Select(d => d.Key.EntityType)]));
+        command.Parameters.Add(Text([.. documents.Select(d => d.Key.EntityId)]));
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. documents.Select(d => d.Generation)] });
+        command.Parameters.Add(Text([.. documents.Select(d => d.Document.Text)]));
+        command.Parameters.Add(Text([.. documents.Select(d => d.Document.Title)!]));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public ValueTask<int> TouchAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
         ByKeyAsync(keys, static sql => sql.Touch, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
-        ByKeyAsync(keys, static sql => sql.Delete, cancellationToken);
+        ByKeyAsync(keys, static sql => sql.Delete, cancellationToken, deleteLexical: true);
 
     /// <summary>Counts the vectors stored for a model and entity type (the numerator of a model's coverage).</summary>
     public async ValueTask<long> CountAsync(string entityType, string model, CancellationToken cancellationToken = default)
@@ -217,7 +256,7 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     }
 
     private async ValueTask<int> ByKeyAsync(
-        IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, Func<Sql, string> statement, CancellationToken cancellationToken)
+        IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, Func<Sql, string> statement, CancellationToken cancellationToken, bool deleteLexical = false)
     {
         ArgumentNullException.ThrowIfNull(keys);
         if (keys.Count == 0)
@@ -249,11 +288,24 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
             batch.BatchCommands.Add(command);
         }
 
+        var vectorCommands = batch.BatchCommands.Count;
+        if (deleteLexical && LexicalSql is { } lexical)
+        {
+            // The entity is gone (or its text unusable): its document goes in the same transaction, after the vectors
+            // (the lock order of the upsert).
+            var command = new NpgsqlBatchCommand(lexical.Delete);
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.EntityType)]));
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.EntityId)]));
+            command.Parameters.Add(Text([.. keys.Select(k => k.Key.Model)]));
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. keys.Select(k => k.Generation)] });
+            batch.BatchCommands.Add(command);
+        }
+
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         var affected = 0;
-        foreach (var command in batch.BatchCommands)
+        for (var i = 0; i < vectorCommands; i++)
         {
-            affected += command.RecordsAffected;
+            affected += batch.BatchCommands[i].RecordsAffected;
         }
 
         return affected;
@@ -281,26 +333,36 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
             i++;
         }
 
-        await using var command = new NpgsqlCommand(StatementsFor(table).UpsertUnnest, connection, transaction);
+        var sql = StatementsFor(table);
+        await using var command = new NpgsqlCommand(sql.Lexical is null ? sql.UpsertUnnest : sql.UpsertUnnestWithLexical, connection, transaction);
         command.Parameters.Add(Text(entityTypes));
         command.Parameters.Add(Text(entityIds));
         command.Parameters.Add(Text(models));
         command.Parameters.Add(new NpgsqlParameter<HalfVector[]> { TypedValue = vectors, DataTypeName = "halfvec[]" });
         command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = hashes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = generations });
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (sql.Lexical is null)
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Text)!]));
+        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Title)!]));
+        return (int)(long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
     private async Task<int> UpsertCopyAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, int ordinal, CancellationToken cancellationToken)
     {
         var staging = "embeddingkit_upsert_" + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging), connection, transaction))
+        var sql = StatementsFor(table);
+        var lexical = sql.Lexical is not null;
+        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging, lexical), connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging), cancellationToken).ConfigureAwait(false);
+        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging, lexical), cancellationToken).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
             foreach (var record in records)
@@ -312,13 +374,20 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
                 await writer.WriteAsync(new HalfVector(record.Vector), "halfvec", cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(record.ContentHash, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(record.Generation, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                if (lexical)
+                {
+                    await writer.WriteAsync(record.Lexical?.Text, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await writer.WriteAsync(record.Lexical?.Title, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await using var merge = new NpgsqlCommand(StatementsFor(table).UpsertFrom(staging), connection, transaction);
-        return await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var merge = new NpgsqlCommand(sql.UpsertFrom(staging), connection, transaction);
+        return lexical
+            ? (int)(long)(await merge.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!
+            : await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private EmbeddingTable TableFor(EmbeddingTaskKey key)
@@ -363,7 +432,9 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     internal int CachedStatementTables => _statements.Count;
 
     private Sql StatementsFor(EmbeddingTable table) => _statements.GetOrAdd(
-        table, static (t, tasks) => new Sql(t, tasks), TaskQueueSchema is { } schema ? new TaskTables(schema).Tasks : null);
+        table, static (t, state) => new Sql(t, state.Tasks, state.Lexical), (Tasks: TaskQueueSchema is { } schema ? new TaskTables(schema).Tasks : null, Lexical: LexicalSql));
+
+    private LexicalStatements? LexicalSql => LexicalSchema is null ? null : field ??= new LexicalStatements(LexicalSchema);
 
     private static Func<string, EmbeddingTable?> Lookup(IReadOnlyDictionary<string, EmbeddingTable> tables)
     {
@@ -372,112 +443,4 @@ public sealed class PgvectorEmbeddingStorage : IEmbeddingStorage
     }
 
     private static NpgsqlParameter<string[]> Text(string[] values) => new() { TypedValue = values, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
-
-    /// <summary>The statements of one table, with its qualified name spliced in once (validated and quoted).</summary>
-    private sealed class Sql(EmbeddingTable table, string? tasks)
-    {
-        private readonly string _t = table.QualifiedName;
-
-        // The rows to write, in key order (the lock order of the whole schema), and — when writes are guarded — only
-        // those whose task still holds the same generation, share-locked until the write commits so that no delete,
-        // cancel or retire of the task can slip in between (OFFSET 0 keeps the sort below the check).
-        private string Rows(string source) => $"""
-            SELECT u.* FROM (SELECT * FROM {source} ORDER BY entity_type, entity_id, model OFFSET 0) AS u
-            {_guard}
-            """;
-
-        private readonly string _guard = tasks is null ? string.Empty : $"""
-            WHERE EXISTS (
-                SELECT 1 FROM {tasks} task
-                WHERE task.entity_type = u.entity_type AND task.entity_id = u.entity_id AND task.model = u.model
-                  AND task.generation = u.generation
-                FOR KEY SHARE)
-            """;
-
-        private const string Columns = "entity_type, entity_id, model, embedding, content_hash, generation";
-
-        // The generation guard: an older generation never overwrites a newer one; an equal one may (a retry of the
-        // same task writes the same content).
-        private const string OnConflict = """
-            ON CONFLICT (entity_type, entity_id, model, chunk) DO UPDATE SET
-                embedding = excluded.embedding, content_hash = excluded.content_hash,
-                generation = excluded.generation, updated_at = now()
-            WHERE stored.generation <= excluded.generation
-            """;
-
-        // Duplicate keys in one batch are folded to their newest generation (UPDATE … FROM would pick one at random).
-        private const string Keys = """
-            (SELECT entity_type, entity_id, model, max(generation) AS generation
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(entity_type, entity_id, model, generation)
-             GROUP BY entity_type, entity_id, model) AS i
-            """;
-
-        private const string KeyMatch = "stored.entity_type = i.entity_type AND stored.entity_id = i.entity_id AND stored.model = i.model";
-
-        private const string LockedMatch = "stored.entity_type = l.entity_type AND stored.entity_id = l.entity_id AND stored.model = l.model";
-
-        // One primary-key lookup per id, whatever the statistics say: with `entity_id = ANY($3)` a table that has not been
-        // analyzed yet (a new model filling up) got a scan of every row of the model with the ids as a filter (7-12 ms
-        // for 64 ids at 20,000 rows instead of 0.2). LIMIT 1 keeps the lateral subquery from being flattened into a join.
-        public string GetStates => field ??= $"""
-            SELECT s.entity_id, s.content_hash, s.generation
-            FROM unnest($3::text[]) AS i(entity_id)
-            CROSS JOIN LATERAL (
-                SELECT stored.entity_id, stored.content_hash, stored.generation FROM {_t} AS stored
-                WHERE stored.entity_type = $1 AND stored.entity_id = i.entity_id AND stored.model = $2
-                LIMIT 1
-            ) AS s
-            """;
-
-        public string UpsertUnnest => field ??= $"""
-            INSERT INTO {_t} AS stored ({Columns})
-            {Rows($"unnest($1::text[], $2::text[], $3::text[], $4::halfvec[], $5::bytea[], $6::bigint[]) AS i({Columns})")}
-            {OnConflict}
-            """;
-
-        public string UpsertFrom(string staging) => $"""
-            INSERT INTO {_t} AS stored ({Columns})
-            {Rows(PostgresIdentifier.Quote(staging))}
-            {OnConflict}
-            """;
-
-        public static string CreateStaging(string staging) => $"""
-            CREATE TEMP TABLE {PostgresIdentifier.Quote(staging)} (
-                entity_type text, entity_id text, model text, embedding halfvec, content_hash bytea, generation bigint
-            ) ON COMMIT DROP
-            """;
-
-        public static string CopyStaging(string staging) => $"COPY {PostgresIdentifier.Quote(staging)} ({Columns}) FROM STDIN (FORMAT BINARY)";
-
-        // Touch leaves updated_at alone: it is when the vector was last written.
-        public string Touch => field ??= $"""
-            WITH locked AS MATERIALIZED ({Locked("<")})
-            UPDATE {_t} AS stored SET generation = l.generation
-            FROM locked l WHERE {LockedMatch}
-            """;
-
-        public string Delete => field ??= $"""
-            WITH locked AS MATERIALIZED ({Locked("<=")})
-            DELETE FROM {_t} AS stored USING locked l WHERE {LockedMatch}
-            """;
-
-        // The rows a touch or delete may change, locked in key order (the lock order of the whole schema, as the upsert's).
-        private string Locked(string comparison) => $"""
-            SELECT stored.entity_type, stored.entity_id, stored.model, i.generation FROM {_t} AS stored JOIN {Keys} ON {KeyMatch}
-            WHERE stored.generation {comparison} i.generation
-            ORDER BY stored.entity_type, stored.entity_id, stored.model
-            FOR UPDATE OF stored
-            """;
-
-        public string Count => field ??= $"SELECT count(*) FROM {_t} WHERE entity_type = $1 AND model = $2";
-
-        public string ListIds => field ??= $"""
-            SELECT entity_id FROM {_t}
-            WHERE entity_type = $1 AND model = $2 AND ($3::text IS NULL OR entity_id > $3)
-            ORDER BY entity_id
-            LIMIT $4
-            """;
-
-        public string DeleteModel => field ??= $"DELETE FROM {_t} WHERE model = $1";
-    }
 }

@@ -6,10 +6,11 @@ namespace EmbeddingKit.Runtime;
 /// it is gone.</summary>
 public sealed class DocumentResult
 {
-    private DocumentResult(string? text, IReadOnlyList<TextChunk>? chunks)
+    private DocumentResult(string? text, IReadOnlyList<TextChunk>? chunks, string? title = null)
     {
         Content = text;
         Chunks = chunks;
+        Title = title;
     }
 
     /// <summary>The entity no longer exists: its stored embedding is removed and its task completes.</summary>
@@ -18,6 +19,11 @@ public sealed class DocumentResult
     /// <summary>Gets the text to embed (for a chunked result, the whole document the chunks' spans point into), or null
     /// when the entity is gone.</summary>
     public string? Content { get; }
+
+    /// <summary>Gets the entity's title, or null. It is not embedded (put it in <see cref="Content"/> too if the vector
+    /// should see it); the lexical index weights its words above the text's (<c>setweight</c> A against B), and it is part
+    /// of the content hash.</summary>
+    public string? Title { get; }
 
     /// <summary>Gets the host's own chunks of <see cref="Content"/>, or null when the host returned whole text (which
     /// EmbeddingKit chunks itself when the model has a chunker).</summary>
@@ -84,5 +90,14 @@ public sealed class DocumentResult
         }
 
         return Chunked(string.Join("\n\n", chunks), result);
+    }
+
+    /// <summary>The entity's text to embed, and a title that the lexical index weights above the text.</summary>
+    /// <param name="title">The title (lexical index only; null for none).</param>
+    /// <param name="text">The text to embed.</param>
+    public static DocumentResult Titled(string? title, string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return new DocumentResult(text, null, title);
     }
 }

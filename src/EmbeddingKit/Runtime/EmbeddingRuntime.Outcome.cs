@@ -1,4 +1,5 @@
 using EmbeddingKit.Diagnostics;
+using EmbeddingKit.Storage;
 using EmbeddingKit.Tasks;
 
 namespace EmbeddingKit.Runtime;
@@ -6,7 +7,11 @@ namespace EmbeddingKit.Runtime;
 /// <content>What a batch's handling collects: the pending inputs and the per-task outcome.</content>
 public sealed partial class EmbeddingRuntime
 {
-    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash);
+    private sealed record Pending<TInput>(EmbeddingTask Task, TInput Input, byte[] Hash)
+    {
+        /// <summary>The entity's lexical document, written with the vector by a storage that keeps a lexical index.</summary>
+        public LexicalDocument? Lexical { get; init; }
+    }
 
     /// <summary>Collects per-task results from concurrent provider calls.</summary>
     private sealed class OutcomeBuilder

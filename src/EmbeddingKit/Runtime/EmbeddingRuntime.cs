@@ -132,6 +132,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         var gone = new List<EmbeddingTask>();
         var unusable = new List<(EmbeddingTask Task, string Problem)>();
         var unchanged = new List<EmbeddingTask>();
+        var lexicalMissing = new List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>();
         var changed = new List<Pending<string>>();
         foreach (var task in tasks)
         {
@@ -149,20 +150,25 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                var hash = ContentHash.Compute(model, document.Content!);
+                var lexical = new LexicalDocument(document.Content!, document.Title);
+                var hash = ContentHash.Compute(model, document.Title is null ? document.Content! : document.Content + "\0title\0" + document.Title);
                 if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
                 {
                     unchanged.Add(task);
+                    if (state.HasLexical == false)
+                    {
+                        lexicalMissing.Add((task.Key, task.Generation, lexical));
+                    }
                 }
                 else
                 {
-                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash));
+                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash) { Lexical = lexical });
                 }
             }
         }
 
         await RemoveUnusableAsync(model, entityType, unusable, outcome, cancellationToken).ConfigureAwait(false);
-        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken).ConfigureAwait(false);
+        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken, lexicalMissing).ConfigureAwait(false);
     }
 
     /// <summary>A document that cannot be embedded (edited to empty text, say) fails permanently, and its stored vector —
@@ -196,10 +202,11 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     /// round trip.</summary>
     private async Task StoreAsync<TInput>(
         EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
-        List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken)
+        List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken,
+        List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>? lexicalMissing = null)
     {
         await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
-        await WriteAsync(unchanged, "unchanged", model, outcome, () => _storage.TouchAsync([.. unchanged.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
+        await WriteAsync(unchanged, "unchanged", model, outcome, () => TouchAsync(unchanged, lexicalMissing, cancellationToken)).ConfigureAwait(false);
         if (changed.Count == 0)
         {
             return;
@@ -446,7 +453,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation)));
+            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation) { Lexical = chunk[i].Lexical }));
         }
     }
 

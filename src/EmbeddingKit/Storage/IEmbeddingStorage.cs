@@ -31,4 +31,10 @@ public interface IEmbeddingStorage
     /// <summary>Deletes stored vectors (the entity is gone), unless a newer generation was stored since.</summary>
     /// <returns>The number of rows deleted.</returns>
     ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes the lexical documents of entities whose vectors are unchanged (a lexical index added after they
+    /// were embedded), unless a newer generation wrote them. The default does nothing (a storage without a lexical index).</summary>
+    /// <returns>The number of documents written.</returns>
+    ValueTask<int> WriteLexicalAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)> documents, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(0);
 }

@@ -1,0 +1,25 @@
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>The defaults and limits of <see cref="HybridSearchOptions"/> and <see cref="HybridSettings"/>.</summary>
+public static class HybridSearchDefaults
+{
+    /// <summary>The <c>k</c> of reciprocal rank fusion (<c>weight / (k + rank)</c>): 60, the constant of the RRF paper
+    /// (Cormack et al., 2009), which damps the difference between the first ranks.</summary>
+    public const int RrfK = 60;
+
+    /// <summary>The weight of each vector list: 1.</summary>
+    public const double VectorWeight = 1.0;
+
+    /// <summary>The weight of the lexical list: 1.</summary>
+    public const double LexicalWeight = 1.0;
+
+    /// <summary>The candidates each side contributes to the fusion: 40 (pgvector's default <c>ef_search</c>, so an HNSW
+    /// side needs no larger candidate list).</summary>
+    public const int Depth = 40;
+
+    /// <summary>The largest depth of a side: 1,000.</summary>
+    public const int MaxDepth = 1000;
+
+    /// <summary>The most characters of a query the lexical side parses: 10,000 (longer queries are cut, not refused).</summary>
+    public const int MaxQueryChars = 10_000;
+}

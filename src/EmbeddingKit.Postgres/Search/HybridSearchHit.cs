@@ -1,0 +1,10 @@
+namespace EmbeddingKit.Postgres.Search;
+
+/// <summary>One fused result, with the rank each list gave it (1 is first; null when the list did not find it).</summary>
+/// <param name="EntityType">The entity type.</param>
+/// <param name="EntityId">The entity id.</param>
+/// <param name="Score">The reciprocal rank fusion score: the sum over the lists that found it of <c>weight / (k + rank)</c>.</param>
+/// <param name="VectorRank">The rank in the first vector list (the active model).</param>
+/// <param name="FallbackRank">The rank in the second vector list (the fallback model).</param>
+/// <param name="LexicalRank">The rank in the lexical list.</param>
+public sealed record HybridSearchHit(string EntityType, string EntityId, double Score, int? VectorRank, int? FallbackRank, int? LexicalRank);

@@ -1,0 +1,333 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using EmbeddingKit.Postgres.Storage;
+using Npgsql;
+using NpgsqlTypes;
+using Pgvector;
+
+namespace EmbeddingKit.Postgres.Search;
+
+/// <content>Fused search: ranked vector lists and the lexical list fused by reciprocal rank fusion in one statement.</content>
+public sealed partial class PgvectorSearch
+{
+    private readonly ConcurrentDictionary<string, string> _fusedStatements = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Fuses ranked lists in one statement (one round trip, with its <c>SET LOCAL</c>s): each vector list's nearest
+    /// neighbours (two-stage, HNSW or exact, as the list says) and, when <paramref name="text"/> has words, the lexical
+    /// index's matches of <c>websearch_to_tsquery</c> ranked by <c>ts_rank_cd</c>; each list contributes
+    /// <c>weight / (k + rank)</c> per entity, and the entities come back by the sum.
+    /// </summary>
+    /// <param name="vectors">The vector lists: the active model's first, then a fallback model's (at most two).</param>
+    /// <param name="text">The query text for the lexical list; null or blank for none. Any text is accepted: operators of
+    /// <c>tsquery</c> syntax are words to <c>websearch_to_tsquery</c>, a query of stop words or punctuation gives an empty
+    /// lexical list, NUL characters are dropped and text beyond <see cref="HybridSearchDefaults.MaxQueryChars"/> is cut. A
+    /// document matches any of the query's terms (phrases in quotes stay phrases; exclusions are dropped).</param>
+    /// <param name="lexical">The lexical index; null for vector lists alone.</param>
+    /// <param name="options">Results, fusion settings and filters; defaults when null.</param>
+    /// <param name="transaction">Runs in the caller's transaction when given; otherwise in one of its own.</param>
+    /// <param name="cancellationToken">Cancels the search.</param>
+    /// <remarks>Unlike <see cref="SearchAsync(EmbeddingTable, string, ReadOnlyMemory{Half}, VectorSearchOptions?, NpgsqlTransaction?, CancellationToken)"/>,
+    /// a filtered vector list is not counted first nor re-run exactly when short: the filter runs in an iterative index
+    /// scan (pgvector 0.8), up to <c>hnsw.max_scan_tuples</c>, so the whole search stays one round trip.</remarks>
+    public async ValueTask<IReadOnlyList<HybridSearchHit>> HybridSearchAsync(
+        IReadOnlyList<HybridVectorList> vectors, string? text, LexicalIndex? lexical, HybridSearchOptions? options = null,
+        NpgsqlTransaction? transaction = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        options ??= new HybridSearchOptions();
+        options.Validate();
+        if (vectors.Count > 2)
+        {
+            throw new ArgumentException("A fused search takes at most two vector lists (the active model's and a fallback model's).", nameof(vectors));
+        }
+
+        foreach (var list in vectors)
+        {
+            ArgumentNullException.ThrowIfNull(list, nameof(vectors));
+            new VectorSearchOptions { K = Math.Min(options.Settings.VectorDepth, VectorSearchDefaults.MaxK), Path = list.Path, Oversample = list.Oversample, EfSearch = list.EfSearch }.Validate();
+            ValidateQuery(list.Table, list.Query);
+        }
+
+        var words = LexicalQuery(text);
+        var useLexical = lexical is not null && words is not null;
+        var hits = new List<HybridSearchHit>(options.K);
+        if (vectors.Count == 0 && !useLexical)
+        {
+            return hits;
+        }
+
+        var sql = _fusedStatements.GetOrAdd(ShapeKey(vectors, useLexical ? lexical : null, options), _ => BuildFusedSql(vectors, useLexical ? lexical : null, options));
+        NpgsqlConnection? owned = null;
+        try
+        {
+            var connection = transaction?.Connection;
+            if (connection is null)
+            {
+                owned = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                connection = owned;
+            }
+
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            var settings = FusedSettings(vectors, options);
+            if (transaction is null && settings.Count > 0)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            }
+
+            foreach (var setting in settings)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(setting));
+            }
+
+            var command = new NpgsqlBatchCommand(sql);
+            AddFusedParameters(command.Parameters, vectors, useLexical ? words : null, options);
+            batch.BatchCommands.Add(command);
+            if (transaction is null && settings.Count > 0)
+            {
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            }
+
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                hits.Add(new HybridSearchHit(
+                    reader.GetString(0), reader.GetString(1), reader.GetDouble(2),
+                    reader.IsDBNull(3) ? null : (int)reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : (int)reader.GetInt64(4),
+                    reader.IsDBNull(5) ? null : (int)reader.GetInt64(5)));
+            }
+
+            return hits;
+        }
+        finally
+        {
+            if (owned is not null)
+            {
+                await owned.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Returns the SQL of a fused search (its settings are not part of it); for logs, plans and diagnostics.</summary>
+    public string GetHybridSql(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(vectors);
+        ArgumentNullException.ThrowIfNull(options);
+        return _fusedStatements.GetOrAdd(ShapeKey(vectors, lexical, options), _ => BuildFusedSql(vectors, lexical, options));
+    }
+
+    /// <summary>The query text the lexical list parses, or null when it has nothing to parse.</summary>
+    internal static string? LexicalQuery(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        if (text.Length > HybridSearchDefaults.MaxQueryChars)
+        {
+            text = text[..HybridSearchDefaults.MaxQueryChars];
+        }
+
+        return text.Contains('\0', StringComparison.Ordinal) ? text.Replace('\0', ' ') : text;
+    }
+
+    private static string ShapeKey(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
+    {
+        var key = new StringBuilder();
+        foreach (var list in vectors)
+        {
+            key.Append(list.Table.QualifiedName).Append('\0').Append(list.Table.Dimensions).Append('\0').Append((int)list.Table.OperatorClass)
+                .Append('\0').Append(list.Model).Append('\0').Append((int)list.Path).Append('\0')
+                .Append(list.LackingTable?.QualifiedName).Append('\0').Append(list.LackingModel).Append('\u0001');
+        }
+
+        key.Append(lexical?.Schema).Append('\0').Append(options.EntityType is not null).Append(options.EntityIds is not null).Append(options.LexicalOnlyLacking);
+        return key.ToString();
+    }
+
+    private static List<string> FusedSettings(IReadOnlyList<HybridVectorList> vectors, HybridSearchOptions options)
+    {
+        var settings = new List<string>(2);
+        var rows = 0;
+        var efSearch = 0;
+        foreach (var list in vectors.Where(l => l.Path != SearchPath.Exact))
+        {
+            var depth = options.Settings.VectorDepth;
+            rows = Math.Max(rows, list.Path == SearchPath.TwoStage ? Math.Min(depth * list.Oversample, VectorSearchDefaults.MaxCandidates) : depth);
+            efSearch = Math.Max(efSearch, list.EfSearch);
+        }
+
+        if (rows == 0)
+        {
+            return settings;
+        }
+
+        var ef = Math.Min(Math.Max(rows, efSearch), VectorSearchDefaults.MaxEfSearch);
+        settings.Add(string.Create(CultureInfo.InvariantCulture, $"SET LOCAL hnsw.ef_search = {ef}"));
+        if (options.EntityType is not null || options.EntityIds is not null || rows > ef || vectors.Any(l => l.LackingModel is not null))
+        {
+            settings.Add("SET LOCAL hnsw.iterative_scan = relaxed_order");
+        }
+
+        return settings;
+    }
+
+    // Parameters: $1 k, $2 rrf k, [entity type], [entity ids], per vector list: query, depth, [candidates], weight; then
+    // the lexical list's text, depth and weight.
+    private static void AddFusedParameters(NpgsqlParameterCollection parameters, IReadOnlyList<HybridVectorList> vectors, string? words, HybridSearchOptions options)
+    {
+        var settings = options.Settings;
+        parameters.Add(new NpgsqlParameter<int> { TypedValue = options.K });
+        parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.RrfK });
+        if (options.EntityType is not null)
+        {
+            parameters.Add(new NpgsqlParameter<string> { TypedValue = options.EntityType });
+        }
+
+        if (options.EntityIds is not null)
+        {
+            parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. options.EntityIds], NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        }
+
+        foreach (var list in vectors)
+        {
+            parameters.Add(new NpgsqlParameter<HalfVector> { TypedValue = new HalfVector(list.Query), DataTypeName = "halfvec" });
+            parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.VectorDepth });
+            if (list.Path == SearchPath.TwoStage)
+            {
+                parameters.Add(new NpgsqlParameter<int> { TypedValue = Math.Min(settings.VectorDepth * list.Oversample, VectorSearchDefaults.MaxCandidates) });
+            }
+
+            parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.VectorWeight });
+        }
+
+        if (words is not null)
+        {
+            parameters.Add(new NpgsqlParameter<string> { TypedValue = words });
+            parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.LexicalDepth });
+            parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.LexicalWeight });
+        }
+    }
+
+    private static string BuildFusedSql(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
+    {
+        var next = 3;
+        string? type = options.EntityType is not null ? "$" + (next++).ToString(CultureInfo.InvariantCulture) : null;
+        string? ids = options.EntityIds is not null ? "$" + (next++).ToString(CultureInfo.InvariantCulture) : null;
+        string P() => "$" + (next++).ToString(CultureInfo.InvariantCulture);
+
+        var ctes = new List<string>();
+        var lists = new List<string>();
+        for (var i = 0; i < vectors.Count; i++)
+        {
+            var list = vectors[i];
+            var table = list.Table;
+            var (query, depth) = (P(), P());
+            var candidates = list.Path == SearchPath.TwoStage ? P() : null;
+            var weight = P();
+            var q = query + "::" + table.VectorType;
+            var distance = $"t.embedding {table.DistanceOperator} {q}";
+            var filter = new StringBuilder("t." + EmbeddingTable.ModelPredicate(list.Model));
+            if (type is not null)
+            {
+                filter.Append(CultureInfo.InvariantCulture, $" AND t.entity_type = {type}");
+            }
+
+            if (ids is not null)
+            {
+                filter.Append(CultureInfo.InvariantCulture, $" AND t.entity_id = ANY({ids})");
+            }
+
+            if (list.LackingModel is not null)
+            {
+                var lacking = list.LackingTable ?? table;
+                filter.Append(CultureInfo.InvariantCulture, $" AND NOT EXISTS (SELECT 1 FROM {lacking.QualifiedName} a WHERE a.entity_type = t.entity_type AND a.entity_id = t.entity_id AND a.{EmbeddingTable.ModelPredicate(list.LackingModel)})");
+            }
+
+            var nearest = list.Path switch
+            {
+                // As in two-stage vector search: Hamming candidates from the partial BQ index, rescored in fp16.
+                SearchPath.TwoStage => $"""
+                    SELECT c.entity_type, c.entity_id, c.distance FROM (
+                        SELECT t.entity_type, t.entity_id, {distance} AS distance FROM {table.QualifiedName} t
+                        WHERE {filter}
+                        ORDER BY {table.BinaryQuantizedExpression.Replace("embedding", "t.embedding", StringComparison.Ordinal)} <~> binary_quantize({q})::bit({table.Dimensions.ToString(CultureInfo.InvariantCulture)})
+                        LIMIT {candidates}
+                    ) c ORDER BY c.distance LIMIT {depth}
+                    """,
+                SearchPath.Exact => $"""
+                    SELECT t.entity_type, t.entity_id, ({distance}) + 0 AS distance FROM {table.QualifiedName} t
+                    WHERE {filter} ORDER BY 3 LIMIT {depth}
+                    """,
+                _ => $"""
+                    SELECT t.entity_type, t.entity_id, {distance} AS distance FROM {table.QualifiedName} t
+                    WHERE {filter} ORDER BY distance LIMIT {depth}
+                    """,
+            };
+            var side = i.ToString(CultureInfo.InvariantCulture);
+            ctes.Add($"""
+                v{side} AS MATERIALIZED (
+                    SELECT n.entity_type, n.entity_id, row_number() OVER (ORDER BY n.distance, n.entity_id) AS rank FROM (
+                        {nearest}
+                    ) n
+                )
+                """);
+            lists.Add($"SELECT entity_type, entity_id, rank, {side} AS side, {weight}::float8 AS weight FROM v{side}");
+        }
+
+        if (lexical is not null)
+        {
+            var (text, depth, weight) = (P(), P(), P());
+            var statements = lexical.Statements;
+            var configuration = type is null ? "'english'::regconfig" : statements.ConfigurationOf(type);
+            var filter = new StringBuilder("l.document @@ lq.query");
+            if (type is not null)
+            {
+                filter.Append(CultureInfo.InvariantCulture, $" AND l.entity_type = {type}");
+            }
+
+            if (ids is not null)
+            {
+                filter.Append(CultureInfo.InvariantCulture, $" AND l.entity_id = ANY({ids})");
+            }
+
+            if (options.LexicalOnlyLacking && vectors.Count > 0)
+            {
+                filter.Append(CultureInfo.InvariantCulture, $" AND NOT EXISTS (SELECT 1 FROM {vectors[0].Table.QualifiedName} a WHERE a.entity_type = l.entity_type AND a.entity_id = l.entity_id AND a.{EmbeddingTable.ModelPredicate(vectors[0].Model)})");
+            }
+
+            // websearch_to_tsquery takes any text: operators are words, unbalanced quotes and parentheses are ignored,
+            // and a query of stop words or punctuation is an empty tsquery that matches nothing. Its terms are then
+            // joined by OR (a document needs any of them; ts_rank_cd ranks those with more and closer terms first) and
+            // its exclusions dropped: a query is a description, not a filter. Lexemes never hold '&', '!' or a space.
+            ctes.Add($"""
+                lq AS MATERIALIZED (SELECT replace(replace(websearch_to_tsquery({configuration}, {text})::text, ' & ', ' | '), '!', '')::tsquery AS query),
+                lx AS MATERIALIZED (
+                    SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.score DESC, m.entity_id) AS rank FROM (
+                        SELECT l.entity_type, l.entity_id, ts_rank_cd(l.document, lq.query) AS score
+                        FROM {statements.Documents} l CROSS JOIN lq
+                        WHERE {filter}
+                        ORDER BY score DESC, l.entity_id
+                        LIMIT {depth}
+                    ) m
+                )
+                """);
+            lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight FROM lx");
+        }
+
+        return $"""
+            WITH {string.Join(",\n", ctes)}
+            SELECT f.entity_type, f.entity_id, sum(f.weight / ($2 + f.rank))::float8 AS score,
+                   min(f.rank) FILTER (WHERE f.side = 0) AS vector_rank,
+                   min(f.rank) FILTER (WHERE f.side = 1) AS fallback_rank,
+                   min(f.rank) FILTER (WHERE f.side = 2) AS lexical_rank
+            FROM ({string.Join("\nUNION ALL\n", lists)}) f
+            GROUP BY f.entity_type, f.entity_id
+            ORDER BY score DESC, f.entity_id
+            LIMIT $1
+            """;
+    }
+}

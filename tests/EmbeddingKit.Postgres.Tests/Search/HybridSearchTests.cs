@@ -1,0 +1,264 @@
+using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Postgres.Storage;
+using EmbeddingKit.Storage;
+using EmbeddingKit.Tasks;
+using EmbeddingKit.TestInfrastructure.Postgres;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace EmbeddingKit.Postgres.Tests.Search;
+
+/// <summary>The lexical index kept by the storage and the fused search over it, on the real PostgreSQL.</summary>
+public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server)
+{
+    private const string Model = "model-h";
+    private const string Type = "doc";
+    private const int Dimensions = 8;
+
+    // Each document's vector is a unit vector on its own axis (the query picks the nearest by axis), and its text is
+    // unrelated to the axis, so a test can tell which list found what.
+    private static readonly (string Id, int Axis, string Text, string? Title)[] Documents =
+    [
+        ("a", 0, "PostgreSQL stores vectors with the pgvector extension", "Vectors"),
+        ("b", 1, "The libzstd1 package version 1.5.6 compresses archives", null),
+        ("c", 2, "Running shoes for long distance races", "Shoes"),
+        ("d", 3, "Gardening tools and compost for spring", null),
+        ("e", 4, "A recipe for bread with sourdough starter", null),
+    ];
+
+    private EmbeddingTable _table = null!;
+    private PgvectorEmbeddingStorage _storage = null!;
+    private PgvectorSearch _search = null!;
+    private LexicalIndex _lexical = null!;
+
+    public override async ValueTask InitializeAsync()
+    {
+        await base.InitializeAsync();
+        _table = new EmbeddingTable(Schema, Dimensions);
+        var manager = new EmbeddingIndexManager(DataSource);
+        await manager.EnsureTableAsync(_table, Ct);
+        _storage = new PgvectorEmbeddingStorage(DataSource, _ => _table) { LexicalSchema = Schema };
+        _search = new PgvectorSearch(DataSource);
+        _lexical = new LexicalIndex(DataSource, Schema);
+        await _storage.UpsertAsync([.. Documents.Select(d => Record(d.Id, d.Axis, 1, d.Text, d.Title))], Ct);
+        await manager.EnsureModelIndexesAsync(_table, Model, Ct);
+    }
+
+    private static Half[] Axis(int axis)
+    {
+        var vector = new Half[Dimensions];
+        vector[axis] = Half.One;
+        return vector;
+    }
+
+    private static EmbeddingRecord Record(string id, int axis, long generation, string text, string? title = null, string model = Model) =>
+        new(new EmbeddingTaskKey(Type, id, model), Axis(axis), ContentHash.Compute(model, text), generation) { Lexical = new LexicalDocument(text, title) };
+
+    private HybridVectorList Vector(int axis, SearchPath path = SearchPath.Hnsw) => new(_table, Model, Axis(axis)) { Path = path };
+
+    private Task<IReadOnlyList<HybridSearchHit>> SearchAsync(string? text, int axis = 4, HybridSearchOptions? options = null, SearchPath path = SearchPath.Hnsw) =>
+        _search.HybridSearchAsync([Vector(axis, path)], text, _lexical, options ?? new HybridSearchOptions { K = 3, EntityType = Type }, cancellationToken: Ct).AsTask();
+
+    [Theory]
+    [InlineData(SearchPath.Hnsw)]
+    [InlineData(SearchPath.TwoStage)]
+    [InlineData(SearchPath.Exact)]
+    public async Task HybridSearchAsync_ExactTermTheVectorMisses_FusesBothListsWithTheirRanks(SearchPath path)
+    {
+        // The vector is nearest to "e" (axis 4); the words name only "b".
+        var hits = await SearchAsync("libzstd1 1.5.6", axis: 4, path: path);
+
+        var vectorFirst = Assert.Single(hits, h => h.EntityId == "e");
+        Assert.Equal(1, vectorFirst.VectorRank);
+        Assert.Null(vectorFirst.LexicalRank);
+        var lexicalFirst = Assert.Single(hits, h => h.EntityId == "b");
+        Assert.Equal(1, lexicalFirst.LexicalRank);
+        Assert.NotNull(lexicalFirst.VectorRank); // every row is a vector candidate at depth 40
+        Assert.Equal("b", hits[0].EntityId); // found by both lists: 1/(60+1) + 1/(60+rank)
+        Assert.Equal((1.0 / 61) + (1.0 / (60 + lexicalFirst.VectorRank!.Value)), hits[0].Score, 9);
+    }
+
+    [Fact]
+    public async Task HybridSearchAsync_LexicalOnly_RanksByTsRankCdWithTheTitleWeightedAbove()
+    {
+        await _storage.UpsertAsync([Record("f", 5, 1, "Shoes, a shop of shoes")], Ct);
+
+        // "shoes" is the title (weight A) and text (B) of "c", and twice the text of "f" (B, B).
+        var hits = await _search.HybridSearchAsync([], "shoes", _lexical, new HybridSearchOptions { K = 5, EntityType = Type }, cancellationToken: Ct);
+
+        Assert.Equal(["c", "f"], hits.Select(h => h.EntityId));
+        Assert.All(hits, h => Assert.Null(h.VectorRank));
+        Assert.Equal([1, 2], hits.Select(h => h.LexicalRank!.Value));
+    }
+
+    [Theory]
+    [InlineData("!!! ... ??? ;;; ---")]
+    [InlineData("the and of a an")]
+    [InlineData("a & b | !c ( ) : * <-> 'x' \\ \"")]
+    [InlineData("(((shoes")]
+    [InlineData("shoes:* & !(bread | ")]
+    [InlineData("nul\0inside")]
+    [InlineData("   ")]
+    public async Task HybridSearchAsync_HostileText_AnswersWithoutErrorAndTheVectorListStillAnswers(string text)
+    {
+        var hits = await SearchAsync(text, axis: 2);
+
+        Assert.Equal("c", hits[0].EntityId);
+        Assert.Equal(1, hits[0].VectorRank);
+    }
+
+    [Fact]
+    public async Task HybridSearchAsync_TenThousandCharacters_AnswersWithoutError()
+    {
+        var text = string.Concat(Enumerable.Repeat("sourdough & !| ():* ", 600)); // 12,000 characters, cut at 10,000
+
+        var hits = await SearchAsync(text, axis: 2);
+
+        Assert.Equal(1, hits.Single(h => h.EntityId == "c").VectorRank);
+        Assert.Contains(hits, h => h.EntityId == "e" && h.LexicalRank == 1);
+    }
+
+    [Fact]
+    public async Task HybridSearchAsync_EntityIdFilter_AppliesToBothLists()
+    {
+        var hits = await SearchAsync("libzstd1 or shoes", axis: 0, options: new HybridSearchOptions { K = 10, EntityType = Type, EntityIds = ["c", "d"] });
+
+        Assert.Equal(["c", "d"], hits.Select(h => h.EntityId).Order(StringComparer.Ordinal));
+        Assert.Equal(1, hits.Single(h => h.EntityId == "c").LexicalRank);
+    }
+
+    [Fact]
+    public async Task HybridSearchAsync_OtherEntityType_IsNotFoundByEitherList()
+    {
+        await _storage.UpsertAsync([new EmbeddingRecord(new EmbeddingTaskKey("other", "z", Model), Axis(2), [1], 1) { Lexical = new LexicalDocument("shoes", null) }], Ct);
+
+        var hits = await SearchAsync("shoes", axis: 2, options: new HybridSearchOptions { K = 10, EntityType = Type });
+
+        Assert.DoesNotContain(hits, h => h.EntityId == "z");
+        Assert.All(hits, h => Assert.Equal(Type, h.EntityType));
+    }
+
+    [Fact]
+    public async Task HybridSearchAsync_WithSettingsAndFilters_IsOneRoundTrip()
+    {
+        var counter = new CommandCounter();
+        var builder = new NpgsqlDataSourceBuilder(DataSource.ConnectionString);
+        builder.UseVector();
+        builder.UseLoggerFactory(counter);
+        await using var dataSource = builder.Build();
+        var search = new PgvectorSearch(dataSource);
+        await using (var warm = await dataSource.OpenConnectionAsync(Ct))
+        {
+            // The pool's first physical open loads types; count from a warm pool.
+        }
+
+        counter.Reset();
+        var hits = await search.HybridSearchAsync(
+            [Vector(2, SearchPath.TwoStage)], "shoes", new LexicalIndex(dataSource, Schema),
+            new HybridSearchOptions { K = 3, EntityType = Type, EntityIds = ["a", "c", "e"] }, cancellationToken: Ct);
+
+        Assert.Equal("c", hits[0].EntityId);
+        Assert.Equal(1, counter.Executions);
+    }
+
+    [Fact]
+    public async Task Storage_OlderGenerationAndDelete_KeepTheLexicalDocumentInStepWithTheVector()
+    {
+        await _storage.UpsertAsync([Record("a", 0, 5, "apricot jam")], Ct);
+        await _storage.UpsertAsync([Record("a", 0, 3, "stale banana")], Ct); // older generation: refused on both sides
+
+        Assert.Equal(["a"], (await SearchAsync("apricot", axis: 7)).Where(h => h.LexicalRank is not null).Select(h => h.EntityId));
+        Assert.DoesNotContain(await SearchAsync("banana", axis: 7), h => h.LexicalRank is not null);
+        Assert.True((await _storage.GetStatesAsync(Type, Model, ["a"], Ct))["a"].HasLexical);
+
+        await _storage.DeleteAsync([(new EmbeddingTaskKey(Type, "a", Model), 4)], Ct); // older than the document: kept
+        Assert.Equal(5L, await ScalarAsync<long>("SELECT generation FROM {s}.embeddingkit_lexical_documents WHERE entity_id = 'a'"));
+        await _storage.DeleteAsync([(new EmbeddingTaskKey(Type, "a", Model), 6)], Ct);
+
+        Assert.DoesNotContain(await SearchAsync("apricot", axis: 7), h => h.EntityId == "a");
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_lexical_documents WHERE entity_id = 'a'"));
+        Assert.Equal(4L, await _lexical.CountAsync(Type, Ct));
+    }
+
+    [Fact]
+    public async Task Storage_CopyPath_WritesTheLexicalDocumentsToo()
+    {
+        var storage = new PgvectorEmbeddingStorage(DataSource, _ => _table) { LexicalSchema = Schema, CopyThreshold = 2 };
+
+        await storage.UpsertAsync([Record("x1", 6, 2, "quokka island"), Record("x2", 7, 2, "wombat burrow")], Ct);
+
+        Assert.Equal("x2", (await _search.HybridSearchAsync([], "wombat", _lexical, new HybridSearchOptions { EntityType = Type }, cancellationToken: Ct)).Single().EntityId);
+    }
+
+    [Fact]
+    public async Task WriteLexicalAsync_UnchangedVectorWithoutDocument_AddsIt()
+    {
+        await ExecuteAsync("DELETE FROM {s}.embeddingkit_lexical_documents WHERE entity_id = 'd'");
+        Assert.False((await _storage.GetStatesAsync(Type, Model, ["d"], Ct))["d"].HasLexical);
+
+        await _storage.WriteLexicalAsync([(new EmbeddingTaskKey(Type, "d", Model), 2, new LexicalDocument("Gardening tools", null))], Ct);
+
+        Assert.True((await _storage.GetStatesAsync(Type, Model, ["d"], Ct))["d"].HasLexical);
+        Assert.Equal("d", (await _search.HybridSearchAsync([], "gardening", _lexical, new HybridSearchOptions { EntityType = Type }, cancellationToken: Ct)).Single().EntityId);
+    }
+
+    [Fact]
+    public async Task SetConfigurationAsync_Simple_KeepsWordsUnstemmedForNewDocumentsAndQueries()
+    {
+        Assert.Equal("english", await _lexical.GetConfigurationAsync(Type, Ct));
+        await _lexical.SetConfigurationAsync(Type, "simple", Ct);
+        await _storage.UpsertAsync([Record("s", 5, 2, "running")], Ct);
+
+        Assert.Equal("simple", await _lexical.GetConfigurationAsync(Type, Ct));
+        Assert.Equal("'running':1B", await ScalarAsync<string>("SELECT document::text FROM {s}.embeddingkit_lexical_documents WHERE entity_id = 's'"));
+        Assert.DoesNotContain(await _search.HybridSearchAsync([], "run", _lexical, new HybridSearchOptions { EntityType = Type }, cancellationToken: Ct), h => h.EntityId == "s");
+        await Assert.ThrowsAsync<ArgumentException>(async () => await _lexical.SetConfigurationAsync(Type, "klingon", Ct));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await _lexical.SetConfigurationAsync(Type, "simple\"; DROP TABLE x; --", Ct));
+    }
+
+    [Fact]
+    public async Task HybridSettings_SavedThenRead_RoundTrip()
+    {
+        Assert.Null(await _lexical.GetHybridSettingsAsync(Type, Ct));
+        var settings = new HybridSettings(20, 1.0, 0.5, 80, 30) { Mrr = 0.42 };
+
+        await _lexical.SaveHybridSettingsAsync(Type, settings, Ct);
+
+        Assert.Equal(settings, await _lexical.GetHybridSettingsAsync(Type, Ct));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new HybridSettings(60, -1, 1, 40, 40).Validate());
+    }
+
+    /// <summary>Counts the commands Npgsql executes (one log entry per command or batch execution).</summary>
+    private sealed class CommandCounter : ILoggerFactory, ILogger
+    {
+        private int _executions;
+
+        public int Executions => Volatile.Read(ref _executions);
+
+        public void Reset() => Interlocked.Exchange(ref _executions, 0);
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var message = formatter(state, exception);
+            if (message.Contains("execution completed", StringComparison.OrdinalIgnoreCase))
+            {
+                Interlocked.Increment(ref _executions);
+            }
+        }
+    }
+}
