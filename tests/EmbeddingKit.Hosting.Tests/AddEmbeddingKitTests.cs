@@ -26,7 +26,10 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
             documents.Texts[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = $"document {i} about embeddings";
         }
 
+        // The host's clock is fake and never advanced: the poll interval cannot pass, only NOTIFY wakes the idle loops.
+        var time = new TimerCountingTimeProvider();
         var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton<TimeProvider>(time);
         builder.Services.AddEmbeddingKit(kit => kit
             .AddModel(EmbeddingStack.Model(provider, "model-a", 32))
             .UseDocumentBuilder(documents)
@@ -36,16 +39,17 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
                 o.Concurrency = 2;
                 o.BatchSize = 8;
                 o.PollInterval = TimeSpan.FromSeconds(30);
+                o.StatsInterval = TimeSpan.Zero;
             }));
         using var host = builder.Build();
 
         await host.StartAsync(Ct);
         Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, schema, Ct));
-        await Task.Delay(300, Ct); // let the idle loops start waiting, so that the wake-up must come from NOTIFY
+        Assert.True(await time.WaitForTimersAsync(2, TimeSpan.FromSeconds(30), Ct), "both idle loops wait (each wait has a timeout timer)");
         var runtime = host.Services.GetRequiredService<EmbeddingRuntime>();
         await runtime.EnqueueTextEmbeddingAsync("doc", documents.Texts.Keys, cancellationToken: Ct);
 
-        // The poll interval is 30 s: finishing well before it proves the LISTEN/NOTIFY wake-up.
+        // No time passes on the host's clock: finishing proves the LISTEN/NOTIFY wake-up.
         var queue = host.Services.GetRequiredService<IEmbeddingTaskQueue>();
         var deadline = DateTime.UtcNow.AddSeconds(20);
         long stored = 0;
