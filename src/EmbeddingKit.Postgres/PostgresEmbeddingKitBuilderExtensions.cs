@@ -109,7 +109,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             ActiveModels = sp.GetRequiredService<ActiveModelCache>(),
             ReadSearch = readDataSource is null ? null : new PgvectorSearch(readDataSource),
         });
-        services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>()));
+        services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>(), sp.GetService<TimeProvider>()));
 
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
         // start stops before a worker claims (a host's own storage is not checked).
@@ -172,7 +172,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         private async Task ApplyAsync(CancellationToken cancellationToken)
         {
             await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken).ConfigureAwait(false);
-            var indexes = new EmbeddingIndexManager(dataSource);
+            var indexes = new EmbeddingIndexManager(dataSource, null, timeProvider);
             foreach (var model in registry.Models)
             {
                 await indexes.EnsureTableAsync(new EmbeddingTable(schema, model.Dimensions, model.StorageTarget), cancellationToken).ConfigureAwait(false);

@@ -37,7 +37,7 @@ internal static class ModelsCommand
             var (known, _) = await KnownDimensionsAsync(host, name, cancellationToken);
             var dimensions = known ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
             var table = host.TableFor(dimensions);
-            var manager = new EmbeddingIndexManager(host.DataSource);
+            var manager = new EmbeddingIndexManager(host.DataSource, null, host.Time);
             await manager.EnsureTableAsync(table, cancellationToken);
             var before = await manager.GetIndexStatusAsync(table, name, cancellationToken);
             var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -99,7 +99,7 @@ internal static class ModelsCommand
             }
 
             var dropped = new List<string>();
-            var manager = new EmbeddingIndexManager(host.DataSource);
+            var manager = new EmbeddingIndexManager(host.DataSource, null, host.Time);
             if (known is int dimensions)
             {
                 var table = host.TableFor(dimensions);
