@@ -5,9 +5,6 @@ using EmbeddingKit.Postgres.Migrations;
 using EmbeddingKit.Postgres.Search;
 using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
-using EmbeddingKit.Storage;
-using EmbeddingKit.Tasks;
-using EmbeddingKit.Vectors;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace EmbeddingKit.Bench.Scenarios.Quality;
@@ -41,23 +38,39 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         await EmbeddingKitMigrations.ApplyAsync(context.DataSource, schema, cancellationToken);
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddEmbeddingKit(kit => kit.AddModel(model).UsePostgres(context.DataSource, schema));
+        var documents = pairs.ToDictionary(p => p.Id, p => p.Document, StringComparer.Ordinal);
+        services.AddEmbeddingKit(kit => kit
+            .AddModel(model)
+            .UseDocumentBuilder(new Documents(documents))
+            .UsePostgres(context.DataSource, schema)
+            .AddWorker(o =>
+            {
+                o.BatchSize = 64;
+                o.Concurrency = 1;
+                o.PollInterval = TimeSpan.FromMilliseconds(50);
+                o.StatsInterval = TimeSpan.Zero;
+            }));
         _services = services.BuildServiceProvider();
         var storage = _services.GetRequiredService<PgvectorEmbeddingStorage>();
         var table = storage.GetTable(model.Name);
         var indexes = _services.GetRequiredService<EmbeddingIndexManager>();
         await indexes.EnsureTableAsync(table, cancellationToken);
 
+        // The user's write path: tasks enqueued, the worker builds each document, embeds it and stores the vector and
+        // the lexical document in one write.
         var watch = Stopwatch.StartNew();
-        for (var start = 0; start < pairs.Count; start += 64)
+        await _services.GetRequiredService<EmbeddingRuntime>().EnqueueTextEmbeddingAsync(EntityType, documents.Keys, cancellationToken: cancellationToken);
+        var worker = _services.GetRequiredService<EmbeddingWorker>();
+        await worker.StartAsync(cancellationToken);
+        while (worker.Completed + worker.Failed < pairs.Count)
         {
-            var batch = pairs.Skip(start).Take(64).ToList();
-            var vectors = await model.Generator.GenerateAsync(batch.Select(p => model.DocumentPrefix + p.Document), model.DocumentOptions, cancellationToken);
-            var records = batch.Select((p, i) => new EmbeddingRecord(new EmbeddingTaskKey(EntityType, p.Id, model.Name), ToHalf(vectors[i].Vector.Span), ContentHash.Compute(model.Name, p.Document), 1)
-            {
-                Lexical = new LexicalDocument(p.Document, null),
-            }).ToList();
-            await storage.UpsertAsync(records, cancellationToken);
+            await Task.Delay(50, cancellationToken);
+        }
+
+        await worker.StopAsync(cancellationToken);
+        if (worker.Failed > 0)
+        {
+            throw new InvalidOperationException($"{worker.Failed} of {pairs.Count} documents failed to embed.");
         }
 
         await indexes.EnsureModelIndexesAsync(table, model.Name, cancellationToken);
@@ -123,10 +136,13 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
 
     private static IReadOnlyList<string> Ids(EmbeddingSearchResult result) => [.. result.Hits.Select(h => h.EntityId)];
 
-    private static Half[] ToHalf(ReadOnlySpan<float> vector)
+    private sealed class Documents(Dictionary<string, string> texts) : IDocumentBuilder
     {
-        var half = new Half[vector.Length];
-        VectorMath.NormalizeToHalf(vector, half);
-        return half;
+        public ValueTask<IReadOnlyDictionary<string, DocumentResult>> BuildAsync(string entityType, IReadOnlyList<string> entityIds, CancellationToken cancellationToken = default)
+        {
+            IReadOnlyDictionary<string, DocumentResult> result = entityIds.ToDictionary(
+                id => id, id => texts.TryGetValue(id, out var text) ? DocumentResult.Text(text) : DocumentResult.Gone, StringComparer.Ordinal);
+            return ValueTask.FromResult(result);
+        }
     }
 }
