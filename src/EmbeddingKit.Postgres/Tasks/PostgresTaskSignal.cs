@@ -13,7 +13,7 @@ namespace EmbeddingKit.Postgres.Tasks;
 public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
-    private readonly string _channel;
+    private readonly Sql _sql;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
@@ -40,7 +40,7 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
-        _channel = PostgresEmbeddingTaskQueue.ChannelFor(schema);
+        _sql = new Sql(PostgresEmbeddingTaskQueue.ChannelFor(schema));
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
     }
@@ -78,7 +78,7 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
 
     private Task ListenAsync() => PostgresNotificationListener.RunAsync(
         _dataSource,
-        $"LISTEN {_channel}",
+        _sql.Listen,
         (_, _) => Pulse(),
         Pulse, // anything enqueued while nobody listened: wake the waiters once
         (error, delay) => LogListenFailed(_logger, delay.TotalSeconds, error.Message),
@@ -99,4 +99,10 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Listening for enqueued tasks failed; reconnecting in {DelaySeconds} s: {Error}")]
     private static partial void LogListenFailed(ILogger logger, double delaySeconds, string error);
+
+    /// <summary>The signal's statement, built once (the channel is named from the validated schema).</summary>
+    private sealed class Sql(string channel)
+    {
+        public string Listen { get; } = $"LISTEN {channel}";
+    }
 }
