@@ -62,6 +62,16 @@ public sealed class EmbeddingWorkerBackoffTests
         Assert.Equal(0, worker.Progress.IterationErrors);
     }
 
+    [Fact]
+    public void Validate_MaxFailureBackoffOverADay_Throws()
+    {
+        var options = new EmbeddingWorkerOptions { MaxFailureBackoff = TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1) };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+
+        Assert.Equal(nameof(EmbeddingWorkerOptions.MaxFailureBackoff), error.ParamName);
+    }
+
     private static EmbeddingWorker CreateWorker(ScriptedQueue queue, TimeProvider time) => new(
         queue,
         new FailingHandler(),
