@@ -92,7 +92,9 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         _lexical = _search.LexicalIndex ?? throw new InvalidOperationException("The composed search service has no lexical index.");
         var tuning = pairs.Where((_, i) => !Evaluates(i)).Select(p => new LabelledQuery(p.Query, [p.Id])).ToList();
         var tuner = new HybridTuner(_services.GetRequiredService<PgvectorSearch>(), _services.GetRequiredService<QueryEmbedder>(), store, _lexical);
-        var result = await tuner.TuneAsync(table, model.Name, tuning, new HybridTunerOptions { EntityType = EntityType }, cancellationToken);
+        // --fusion-budget-ms: the tuner's latency budget (default: 1.5 times the vector path's p50, as `tune --queries`).
+        var budget = context.Budget;
+        var result = await tuner.TuneAsync(table, model.Name, tuning, new HybridTunerOptions { EntityType = EntityType, LatencyBudget = budget }, cancellationToken);
         _tuned = result.Recommendation;
         var key = VectorQualitySystem.Key(Name);
         context.Figures[$"{key}_tuned_rrf_k"] = _tuned.RrfK;

@@ -22,6 +22,9 @@ internal sealed class QualityContext(NpgsqlDataSource dataSource, string schema,
 
     public Dictionary<string, double> Figures { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The fusion tuner's latency budget (<c>--fusion-budget-ms</c>); null for its default.</summary>
+    public TimeSpan? Budget { get; init; }
+
     /// <summary>The one table of <paramref name="dimensions"/>-dimensional vectors (one instance per size).</summary>
     public async Task<EmbeddingTable> TableAsync(int dimensions, CancellationToken cancellationToken)
     {

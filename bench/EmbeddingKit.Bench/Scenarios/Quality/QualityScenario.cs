@@ -72,7 +72,8 @@ internal sealed class QualityScenario : IBenchScenario
             await connection.ReloadTypesAsync(cancellationToken);
         }
 
-        var quality = new QualityContext(dataSource, Schema, log);
+        var fusionBudget = context.Number("--fusion-budget-ms", 0);
+        var quality = new QualityContext(dataSource, Schema, log) { Budget = fusionBudget > 0 ? TimeSpan.FromMilliseconds(fusionBudget) : null };
         result.TableHeader = ["system", "path", "recall@10", "MRR@10"];
         var mrr = new Dictionary<(string System, string Path), double>();
         var recall = new Dictionary<(string System, string Path), double>();
