@@ -1,9 +1,12 @@
 using System.Globalization;
 using System.Text;
 using EmbeddingKit.Chunking;
+using EmbeddingKit.Postgres.Search;
+using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Runtime;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.Postgres;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace EmbeddingKit.Hosting.Tests;
 
@@ -210,5 +213,61 @@ public sealed class ChunkedWriteTests(PostgresServer server)
         Assert.Empty(outcome.Completed);
         Assert.Equal(TaskFailureKind.Retryable, Assert.Single(outcome.Failed).Kind);
         Assert.Equal(rowsBefore, await RowsAsync(stack, Long));
+    }
+
+    [Theory]
+    [InlineData(SearchPath.TwoStage)]
+    [InlineData(SearchPath.Hnsw)]
+    [InlineData(SearchPath.Exact)]
+    [InlineData(SearchPath.Hybrid)]
+    public async Task SearchAsync_ChunkedAndUnchunkedEntities_RanksEntitiesOnceWithTheBestChunksSpan(SearchPath path)
+    {
+        await using var stack = await ChunkingStackAsync();
+        for (var d = 0; d < 6; d++)
+        {
+            stack.Documents.Texts["d" + d.ToString(CultureInfo.InvariantCulture)] = Document(Paragraphs(5, offset: d * 5));
+        }
+
+        stack.Documents.Texts["s0"] = "A short note about vectors";
+        stack.Documents.Texts["s1"] = "Another short note about queues";
+        await IngestAsync(stack, [.. stack.Documents.Texts.Keys]);
+        var query = Paragraph(17); // d3's chunk 2
+
+        var result = await stack.Search.SearchAsync(query, EmbeddingStack.EntityType, 10, path: path, cancellationToken: Ct);
+
+        var best = result.Hits[0];
+        Assert.Equal("d3", best.EntityId);
+        Assert.Equal(2, best.Chunk);
+        Assert.Equal(query, stack.Documents.Texts["d3"].Substring(best.SnippetStart!.Value, best.SnippetLength!.Value));
+        Assert.Equal(result.Hits.Count, result.Hits.Select(h => h.EntityId).Distinct().Count());
+        Assert.Equal(8, result.Hits.Count);
+        var shortHit = result.Hits.Single(h => h.EntityId == "s0");
+        Assert.Equal((0, (int?)null), (shortHit.Chunk, shortHit.SnippetStart));
+
+        var filtered = await stack.Search.SearchAsync(query, EmbeddingStack.EntityType, 10, path: path, entityIds: ["d1", "s1"], cancellationToken: Ct);
+        Assert.Equal(["d1", "s1"], filtered.Hits.Select(h => h.EntityId).Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(SearchPath.TwoStage, "_bq_")]
+    [InlineData(SearchPath.Hnsw, "_hnsw_")]
+    public async Task ExplainAsync_GroupedByEntity_StillUsesTheModelsIndex(SearchPath path, string index)
+    {
+        await using var stack = await ChunkingStackAsync();
+        stack.Documents.Texts[Long] = Document(Paragraphs(20));
+        await IngestAsync(stack, Long);
+        var search = stack.Services.GetRequiredService<PgvectorSearch>();
+        var vector = await new QueryEmbedder(stack.Registry).EmbedAsync("model-a", "paragraph", Ct);
+        await using var connection = await stack.DataSource.OpenConnectionAsync(Ct);
+        await using var transaction = await connection.BeginTransactionAsync(Ct);
+        await using (var off = new Npgsql.NpgsqlCommand("SET LOCAL enable_seqscan = off", connection, transaction))
+        {
+            await off.ExecuteNonQueryAsync(Ct);
+        }
+
+        var plan = await search.ExplainAsync(new EmbeddingTable(stack.Schema, 64), "model-a", vector, new VectorSearchOptions { Path = path }, transaction, Ct);
+
+        Assert.Contains(index, plan, StringComparison.Ordinal);
+        Assert.Contains("Index Scan", plan, StringComparison.Ordinal);
     }
 }

@@ -12,6 +12,10 @@ public sealed class EmbeddingSearchOptions
     /// 1 to 100,000. Default 1,000.</summary>
     public int UncoveredLimit { get; set; } = EmbeddingSearchDefaults.UncoveredLimit;
 
+    /// <summary>Gets or sets how vector searches rank an entity stored in several chunks. Default
+    /// <see cref="ChunkGrouping.BestChunk"/>. Fused (hybrid) lists always rank by the best chunk.</summary>
+    public ChunkGrouping Grouping { get; set; } = ChunkGrouping.BestChunk;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>
     public void Validate()
     {
