@@ -23,9 +23,7 @@ public sealed class ArticleStore(NpgsqlDataSource dataSource, string schema)
                 id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                 title text NOT NULL,
                 body text NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT now(),
-                search tsvector GENERATED ALWAYS AS (to_tsvector('english', title || ' ' || body)) STORED);
-            CREATE INDEX IF NOT EXISTS articles_search ON {Table} USING gin (search);
+                created_at timestamptz NOT NULL DEFAULT now());
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

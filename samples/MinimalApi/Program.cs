@@ -34,9 +34,10 @@ builder.Services.AddHostedService<StartupTasks>();  // the articles table and th
 // #endregion registration
 
 // #region search-registration
-// Search: UsePostgres registered EmbeddingSearchService (with the storage, the rollout state and the index manager);
-// it uses the host's lexical search, when one is registered, for entities the active model has not embedded yet.
-builder.Services.AddSingleton<ILexicalSearch, ArticleLexicalSearch>();
+// Search: UsePostgres registered EmbeddingSearchService (with the storage, the rollout state and the index manager) and
+// the lexical index the worker keeps beside the vectors (a tsvector of each article's text, written in the same
+// transaction): nothing more to register for vector, hybrid or lexical search. A host with its own full-text search
+// may still register it as an ILexicalSearch.
 // #endregion search-registration
 
 var app = builder.Build();
@@ -63,16 +64,24 @@ app.MapPost("/articles", async (NewArticle article, ArticleStore articles, Postg
 // #endregion write-and-enqueue
 
 // #region search
-app.MapGet("/search", async (string q, int? k, EmbeddingSearchService search, ArticleStore articles, CancellationToken ct) =>
+app.MapGet("/search", async (string q, int? k, string? mode, EmbeddingSearchService search, ArticleStore articles, CancellationToken ct) =>
 {
     if (string.IsNullOrWhiteSpace(q))
     {
         return Results.ValidationProblem(new Dictionary<string, string[]> { ["q"] = ["A query is required."] });
     }
 
-    // Two-stage search with the active model (binary-quantized candidates, fp16 rescoring); while some articles are
-    // not embedded yet, the lexical fallback fills in for them (their hits have Path = "fallback-lexical").
-    var result = await search.SearchAsync(q, ArticleStore.EntityType, Math.Clamp(k ?? 10, 1, 100), cancellationToken: ct);
+    // mode=hybrid fuses the vectors with the lexical index by reciprocal rank fusion (exact names and rare words the
+    // vectors miss); mode=lexical is full-text search alone. Default: the active model's saved vector path (two-stage
+    // or HNSW); articles it has not embedded yet come from the lexical index (Path = "fallback-lexical").
+    if (mode is not (null or "vector" or "hybrid" or "lexical"))
+    {
+        return Results.ValidationProblem(new Dictionary<string, string[]> { ["mode"] = ["Use vector, hybrid or lexical."] });
+    }
+
+    SearchPath? path = mode switch { "hybrid" => SearchPath.Hybrid, "lexical" => SearchPath.Lexical, _ => null };
+
+    var result = await search.SearchAsync(q, ArticleStore.EntityType, Math.Clamp(k ?? 10, 1, 100), path: path, cancellationToken: ct);
     var ids = result.Hits.Select(h => long.Parse(h.EntityId, System.Globalization.CultureInfo.InvariantCulture)).ToList();
     var titles = await articles.GetTitlesAsync(ids, ct);
     var hits = result.Hits.Zip(ids)

@@ -86,7 +86,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
                     : null)
             {
                 TaskQueueSchema = schema,
-                LexicalSchema = schema,
+                LexicalSchema = sp.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value.LexicalIndex ? schema : null,
             };
         });
         services.TryAddSingleton<IEmbeddingStorage>(sp => sp.GetRequiredService<PgvectorEmbeddingStorage>());

@@ -170,6 +170,53 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
     }
 
     [Fact]
+    public async Task TuneQueries_LabelledQueries_MeasuresTheGridAndSavesTheFusionSettingSearchUses()
+    {
+        await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");
+        await RunAsync("work", "--until-idle");
+        var queries = WriteFile("queries.jsonl", """
+            {"query": "configurable editor", "relevant": ["vim"]}
+
+            {"query": "image editing", "relevant": ["gimp"]}
+            {"query": "python web", "relevant": ["django"]}
+            {"query": "relational database", "relevant": ["pg", "nope"]}
+            """);
+
+        var json = (await RunAsync("tune", "--entity-type", "package", "--queries", queries, "-k", "3", "--latency-budget-ms", "60000", "--json")).Json();
+        var search = await RunAsync("search", "configurable editor", "--entity-type", "package", "-k", "3", "--hybrid", "--json");
+
+        Assert.Equal(4, json.GetProperty("queries").GetInt32());
+        Assert.Equal(1.0, json.GetProperty("lexical").GetProperty("mrr_at_k").GetDouble(), 6);
+        Assert.Equal(0.875, json.GetProperty("lexical").GetProperty("recall_at_k").GetDouble(), 6); // "nope" is never found
+        var rows = json.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(4 * 5 * 4, rows.Count); // RRF k × lexical weight × depth
+        Assert.All(rows, r => Assert.Equal("hybrid", r.GetProperty("search").GetString()));
+        var recommendation = json.GetProperty("recommendation");
+        Assert.True(recommendation.GetProperty("within_budget").GetBoolean());
+        Assert.Equal(rows.Max(r => r.GetProperty("mrr_at_k").GetDouble()), recommendation.GetProperty("mrr_at_k").GetDouble(), 4);
+        Assert.True(json.GetProperty("saved").GetBoolean());
+        Assert.Equal(
+            $"{recommendation.GetProperty("rrf_k").GetInt32()} {recommendation.GetProperty("lexical_depth").GetInt32()}",
+            await ScalarAsync<string>("SELECT rrf_k || ' ' || lexical_depth FROM {s}.embeddingkit_hybrid_settings WHERE entity_type = 'package'"));
+        Assert.Equal("vim", search.Json().GetProperty("hits")[0].GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task TuneQueries_BadFile_ExitsTwoNamingTheLine()
+    {
+        var missing = await RunAsync("tune", "--entity-type", "package", "--queries", Path.Combine(Path.GetTempPath(), "no-such-queries.jsonl"));
+        var bad = await RunAsync("tune", "--entity-type", "package", "--queries", WriteFile("bad.jsonl", "{\"query\": \"a\", \"relevant\": [\"x\"]}\n{\"query\": \"b\"}\n"));
+        var notJson = await RunAsync("tune", "--entity-type", "package", "--queries", WriteFile("notjson.jsonl", "query: a\n"));
+
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("no such file", missing.Error, StringComparison.Ordinal);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("bad.jsonl:2", bad.Error, StringComparison.Ordinal);
+        Assert.Equal(2, notJson.ExitCode);
+        Assert.Contains("notjson.jsonl:1: not JSON", notJson.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Work_UntilIdle_WaitsOutTheLeaseOfACrashedWorker()
     {
         await RunAsync("ingest", WriteFile("docs.jsonl", Jsonl(Corpus)), "--entity-type", "package");

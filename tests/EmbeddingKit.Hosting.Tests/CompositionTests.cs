@@ -124,6 +124,29 @@ public sealed class CompositionTests(PostgresServer server)
     }
 
     [Theory]
+    [InlineData(null, true)]
+    [InlineData("false", false)]
+    public async Task UsePostgres_SearchLexicalIndexOption_DecidesWhetherStorageWritesTheLexicalIndex(string? value, bool kept)
+    {
+        var dataSource = await server.GetDataSourceAsync(Ct);
+        var schema = PostgresServer.NewSchemaName("lexopt");
+        var builder = Host.CreateApplicationBuilder();
+        if (value is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["EmbeddingKit:Search:LexicalIndex"] = value });
+        }
+
+        builder.Services.AddEmbeddingKit(kit => kit.AddModel(Hashing()).UsePostgres(dataSource, schema));
+        using var host = builder.Build();
+
+        var storage = host.Services.GetRequiredService<PgvectorEmbeddingStorage>();
+        var search = host.Services.GetRequiredService<EmbeddingSearchService>();
+
+        Assert.Equal(kept ? schema : null, storage.LexicalSchema);
+        Assert.Equal(kept, search.LexicalIndex is not null);
+    }
+
+    [Theory]
     [InlineData("EmbeddingKit:Queue:MaxAttempts", "0")]
     [InlineData("EmbeddingKit:Search:UncoveredLimit", "0")]
     public async Task StartAsync_OptionOutOfRange_RefusesToStart(string key, string value)

@@ -57,14 +57,25 @@ public sealed partial class MinimalApiSampleTests(PostgresServer server)
         Assert.True(provider.InputCount >= articles.Length + 1, $"the provider embedded the articles and the queries ({provider.InputCount} inputs)");
         Assert.Equal("Bearer sample-key", provider.LastAuthorization);
 
+        // The library's lexical index (no host full-text code): a rare word finds its article lexically and fused.
+        var lexical = await SearchAsync(http, "Retry-After", "lexical");
+        var hybrid = await SearchAsync(http, "Retry-After downtime", "hybrid");
+        Assert.Equal((ids[2], "lexical"), (lexical.Hits[0].Id, lexical.Hits[0].Path));
+        Assert.Single(lexical.Hits);
+        Assert.All(hybrid.Hits, h => Assert.Equal("hybrid", h.Path));
+        Assert.Contains(hybrid.Hits, h => h.Id == ids[0]);
+        Assert.Contains(hybrid.Hits, h => h.Id == ids[2]);
+        using var badMode = await http.GetAsync("/search?q=keys&mode=fuzzy", Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, badMode.StatusCode);
+
         using var invalid = await http.PostAsJsonAsync("/articles", new { title = "", body = "no title" }, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
         var exitCode = await sample.StopAsync();
         Assert.True(exitCode == 0, $"exit code {exitCode}:\n{sample.Output}");
     }
 
-    private static async Task<SearchResult> SearchAsync(HttpClient http, string query) =>
-        (await http.GetFromJsonAsync<SearchResult>($"/search?q={Uri.EscapeDataString(query)}&k=5", JsonSerializerOptions.Web, Ct))!;
+    private static async Task<SearchResult> SearchAsync(HttpClient http, string query, string? mode = null) =>
+        (await http.GetFromJsonAsync<SearchResult>($"/search?q={Uri.EscapeDataString(query)}&k=5{(mode is null ? "" : "&mode=" + mode)}", JsonSerializerOptions.Web, Ct))!;
 
     [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningOn();

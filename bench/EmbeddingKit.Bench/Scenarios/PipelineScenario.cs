@@ -60,7 +60,12 @@ internal sealed class PipelineScenario : IBenchScenario
         // More loops than requests in flight: while 8 requests wait on the provider (the generator's limit), the other
         // loops claim, build, store and complete, so database work hides behind provider latency.
         var loops = context.Integer("--loops", 12);
+
+        // --lexical 0 turns the lexical index off (EmbeddingSearchOptions.LexicalIndex): its tsvector writes are what
+        // hybrid search costs the write path.
+        var lexical = context.Integer("--lexical", 1) != 0;
         var services = new ServiceCollection();
+        services.Configure<EmbeddingKit.Postgres.Search.EmbeddingSearchOptions>(o => o.LexicalIndex = lexical);
         services.AddEmbeddingKit(kit => kit
             .AddModel(new EmbeddingModel("bench-768", Dimensions, generator) { BatchSize = Batch, MaxConcurrentBatches = 1 })
             .UseDocumentBuilder(texts)
@@ -168,6 +173,10 @@ internal sealed class PipelineScenario : IBenchScenario
         result.Metrics["gc_pause_ms"] = Math.Round(gcPause.TotalMilliseconds, 1);
         result.Metrics["gc_gen2_collections"] = gen2;
         result.Metrics["statements_per_task"] = Math.Round(measuredStatements / (double)documents, 3);
+
+        // The worker's own cost per document: batch time outside the provider call (build, store, complete), summed.
+        result.Metrics["write_ms_per_doc"] = Math.Round((batchSeconds.Sum() - providerSeconds.Sum()) * 1000 / documents, 3);
+        result.Metrics["lexical_index"] = lexical ? 1 : 0;
         result.Notes["setup"] = $"{documents} docs after a warm-up of {warmup}, worker loops {loops}, batch {Batch}, {InFlight} requests in flight, fake provider latency 100 ms, halfvec({Dimensions}) table without ANN index; composed through AddEmbeddingKit().UsePostgres().AddWorker(); statements_per_task = Npgsql commands (round trips) of the measured part per document";
         await using var drop = dataSource.CreateCommand($"DROP SCHEMA \"{schema}\" CASCADE");
         await drop.ExecuteNonQueryAsync(cancellationToken);

@@ -22,7 +22,7 @@ namespace EmbeddingKit.Bench.Scenarios;
 /// of the same generator, not stored (held out). Ground truth: exact search. The oversample factor is the tuner's
 /// recommendation on a sample of the table (or its largest factor when none reaches 0.95).
 /// </remarks>
-internal sealed class SearchScenario : IBenchScenario
+internal sealed partial class SearchScenario : IBenchScenario
 {
     private const string Model = "bench-768";
     private const int Dimensions = 768;
@@ -30,7 +30,7 @@ internal sealed class SearchScenario : IBenchScenario
 
     public string Name => "search";
 
-    public string Description => "two-stage vs HNSW vs exact search on clustered 768-d halfvec, and halfvec write throughput";
+    public string Description => "two-stage vs HNSW vs exact search on clustered 768-d halfvec, hybrid (fused with the lexical index) vs each path alone, and halfvec write throughput";
 
     public async Task<BenchResult> RunAsync(BenchContext context, CancellationToken cancellationToken)
     {
@@ -143,6 +143,11 @@ internal sealed class SearchScenario : IBenchScenario
         result.Metrics["two_stage_next_recall_at_10"] = twoStageNext.Recall;
         result.Metrics["two_stage_next_p50_ms"] = twoStageNext.P50;
         result.Metrics["two_stage_next_to_hnsw_p50_ratio"] = twoStageNext.P50 / hnsw.P50;
+
+        if (context.Integer("--hybrid", 1) != 0)
+        {
+            await HybridAsync(dataSource, table, queries, rows, oversample, efSearch, result, log, cancellationToken);
+        }
 
         await WritesAsync(dataSource, writeRows, result, log, cancellationToken);
         result.Notes["loadavg_end"] = LoadAverage();

@@ -15,12 +15,16 @@ internal static class TuneCommand
         var sample = new Option<int>("--sample") { Description = "Stored vectors used as queries.", DefaultValueFactory = _ => 100 };
         var target = new Option<double>("--target-recall") { Description = "The recall@k the recommendation must reach.", DefaultValueFactory = _ => 0.95 };
         var noSave = new Option<bool>("--no-save") { Description = "Do not save the recommendation as the model's search setting." };
+        var queries = new Option<string?>("--queries") { Description = "Tune hybrid search instead: labelled queries, one JSON object per line ({\"query\": \"...\", \"relevant\": [\"id\", ...]}); measures MRR@k per fusion setting (RRF k, lexical weight, candidate depth) and saves the best within the latency budget for the entity type." };
+        var budget = new Option<double?>("--latency-budget-ms") { Description = "With --queries: the p50 a recommended fusion setting may take (default 1.5x the vector search p50 measured in the same run)." };
         var command = new Command("tune", "Measure recall@k and latency of two-stage search per oversample factor and of HNSW per ef_search against exact search on the live table, recommend the cheapest setting reaching the target, and save it for the model.");
         command.Options.Add(entityType);
         command.Options.Add(k);
         command.Options.Add(sample);
         command.Options.Add(target);
         command.Options.Add(noSave);
+        command.Options.Add(queries);
+        command.Options.Add(budget);
         command.Options.Add(CommonOptions.Json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -43,12 +47,18 @@ internal static class TuneCommand
                 throw new CliException($"invalid tuning option: {e.Message.Split(" (Parameter", 2)[0]}", 2);
             }
 
+            var labelled = parseResult.GetValue(queries) is { } file ? await FusionTuning.ReadQueriesAsync(file, cancellationToken) : null;
             await using var host = await CliHost.OpenAsync(settings, reporter, withModel: true, cancellationToken);
             var model = host.Model.Name;
             var stored = await host.Storage.CountAsync(type, model, cancellationToken);
             if (stored == 0)
             {
                 throw new CliException($"unknown model '{model}' for {type}: no vectors of it are stored (run work --until-idle first)", 2);
+            }
+
+            if (labelled is not null)
+            {
+                return await FusionTuning.RunAsync(host, reporter, type, labelled, options.K, parseResult.GetValue(budget), !parseResult.GetValue(noSave), cancellationToken);
             }
 
             reporter.Line($"tuning {model} on {stored:N0} {type} vectors ({options.SampleSize} queries, recall@{options.K} target {options.TargetRecall:0.###})");

@@ -16,6 +16,12 @@ public sealed class EmbeddingSearchOptions
     /// <see cref="ChunkGrouping.BestChunk"/>. Fused (hybrid) lists always rank by the best chunk.</summary>
     public ChunkGrouping Grouping { get; set; } = ChunkGrouping.BestChunk;
 
+    /// <summary>Gets or sets whether the storage keeps the lexical index (a <c>tsvector</c> of each entity's text, written
+    /// with its vector) that hybrid and lexical search and the fallback for entities not embedded yet use. Default true;
+    /// false skips its writes (see the <c>pipeline</c> bench for what they cost) and makes hybrid and lexical search
+    /// unavailable.</summary>
+    public bool LexicalIndex { get; set; } = true;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>
     public void Validate()
     {

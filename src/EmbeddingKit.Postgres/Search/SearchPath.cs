@@ -14,7 +14,7 @@ public enum SearchPath
     Exact = 2,
 
     /// <summary>Hybrid: the vector candidates (on the model's saved vector path) and the full-text candidates of the
-    /// lexical index (<c>websearch_to_tsquery</c>, ranked by <c>ts_rank_cd</c>) fused by reciprocal rank fusion in one
+    /// lexical index (<c>websearch_to_tsquery</c>, ranked by <c>ts_rank</c>, length-normalized) fused by reciprocal rank fusion in one
     /// statement. Not a vector path: <see cref="VectorSearchOptions"/> refuses it.</summary>
     Hybrid = 3,
 

@@ -16,6 +16,10 @@ internal interface IQualitySystem
     /// <summary>Indexes the documents of <paramref name="pairs"/> under their ids.</summary>
     Task PrepareAsync(QualityContext context, IReadOnlyList<QualityPair> pairs, CancellationToken cancellationToken);
 
+    /// <summary>Whether the pair at <paramref name="index"/> is scored (a system that tunes on some queries leaves them
+    /// out of its own scores). Default: all.</summary>
+    bool Evaluates(int index) => true;
+
     /// <summary>The ids of the best <paramref name="k"/> documents for <paramref name="query"/> on <paramref name="path"/>, best first.</summary>
     Task<IReadOnlyList<string>> SearchAsync(string path, string query, int k, CancellationToken cancellationToken);
 }
