@@ -18,6 +18,8 @@ public sealed class DemoTests(PostgresServer server) : CliTest(server)
         Assert.Contains("300 documents, 300 new or changed, 300 tasks enqueued", first.Out, StringComparison.Ordinal);
         Assert.Contains("300 embedded, 0 failed", first.Out, StringComparison.Ordinal);
         Assert.Contains(" 1. ", first.Out, StringComparison.Ordinal);
+        Assert.Contains("hybrid (vectors + full text) \"database server\"", first.Out, StringComparison.Ordinal);
+        Assert.Contains("hybrid, vector #", first.Out, StringComparison.Ordinal);
         Assert.Equal(300L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_384"));
 
         var second = await RunAsync("demo", "--limit", "300", "--query", "database server", "--provider", "hashing");

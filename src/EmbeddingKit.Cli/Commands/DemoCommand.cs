@@ -104,7 +104,16 @@ internal static class DemoCommand
                 SearchCommand.Print(reporter, answer, indent: "      ");
             }
 
-            reporter.Line($"demo finished in {Reporter.Seconds(total.Elapsed)}. Try: embeddingkit search \"text editor\" --entity-type {EntityType}; embeddingkit status");
+            // Hybrid: the same vectors fused with the full-text index the worker kept beside them (exact names and rare
+            // words that vectors miss).
+            if (searches.Length > 0)
+            {
+                var hybrid = await SearchCommand.RunAsync(host, searches[0], EntityType, 5, null, SearchPath.Hybrid, cancellationToken);
+                reporter.Line($"      hybrid (vectors + full text) \"{searches[0]}\" ({hybrid.Elapsed.TotalMilliseconds:N0} ms)");
+                SearchCommand.Print(reporter, hybrid, indent: "      ");
+            }
+
+            reporter.Line($"demo finished in {Reporter.Seconds(total.Elapsed)}. Try: embeddingkit search \"text editor\" --entity-type {EntityType} [--hybrid]; embeddingkit status");
             return 0;
         });
         return command;
