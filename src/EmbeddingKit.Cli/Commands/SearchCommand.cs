@@ -121,6 +121,9 @@ internal static class SearchCommand
         var service = new EmbeddingSearchService(new QueryEmbedder(host.Registry), new PgvectorSearch(host.DataSource), host.Rollout.SearchModels, host.Storage)
         {
             ActiveModels = states,
+
+            // Vector hits bring their document's text in the search's own round trip.
+            DocumentTexts = new DocumentTextSource(host.Schema, DocumentStore.TableName),
         };
         var watch = Stopwatch.StartNew();
         var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
@@ -130,7 +133,17 @@ internal static class SearchCommand
             await ThrowIfNoVectorsAsync(host, entityType, name, cancellationToken);
         }
 
-        var texts = result.Hits.Count == 0 ? [] : await host.Documents.GetTextsAsync(entityType, [.. result.Hits.Select(h => h.EntityId)], cancellationToken);
+        var texts = result.Hits.Where(h => h.Text is not null).GroupBy(h => h.EntityId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Text!, StringComparer.Ordinal);
+        var lacking = result.Hits.Where(h => h.Text is null).Select(h => h.EntityId).Distinct(StringComparer.Ordinal).ToList();
+        if (lacking.Count > 0)
+        {
+            // Fused, lexical and fallback hits: one more round trip for their texts.
+            foreach (var (id, text) in await host.Documents.GetTextsAsync(entityType, lacking, cancellationToken))
+            {
+                texts[id] = text;
+            }
+        }
+
         return new Answer(result, texts, elapsed);
     }
 

@@ -29,4 +29,8 @@ public sealed record EmbeddingSearchHit(string EntityId, double Score, string? M
 
     /// <summary>Gets the length of the snippet's span, or null.</summary>
     public int? SnippetLength { get; init; }
+
+    /// <summary>Gets the entity's document text, read in the search's own round trip when the service has
+    /// <see cref="EmbeddingSearchService.DocumentTexts"/> (vector paths only); null otherwise.</summary>
+    public string? Text { get; init; }
 }

@@ -70,6 +70,10 @@ public sealed class EmbeddingSearchService
     /// search when null).</summary>
     public ActiveModelCache? ActiveModels { get; init; }
 
+    /// <summary>Gets the host's documents table, from which vector searches return each hit's text in their own round trip
+    /// (<see cref="EmbeddingSearchHit.Text"/>), or null (the default) for none. Fused and lexical hits carry no text.</summary>
+    public DocumentTextSource? DocumentTexts { get; init; }
+
     /// <summary>Gets the search over a read replica that vector queries run on first, when given (see the remarks).</summary>
     public PgvectorSearch? ReadSearch { get; init; }
 
@@ -310,10 +314,11 @@ public sealed class EmbeddingSearchService
             EntityType = entityType,
             EntityIds = entityIds,
             Grouping = _grouping,
+            Texts = DocumentTexts,
         };
         var result = await SearchOnReplicaFirstAsync(list.Table, list.Model, list.Query, options, cancellationToken).ConfigureAwait(false);
         var pathName = PathName(result.Path);
-        return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName) { Chunk = h.Chunk, SnippetStart = h.ChunkStart, SnippetLength = h.ChunkLength })];
+        return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName) { Chunk = h.Chunk, SnippetStart = h.ChunkStart, SnippetLength = h.ChunkLength, Text = h.Text })];
     }
 
     private async ValueTask<SearchModelState> ReadStateAsync(string entityType, string? defaultModel, CancellationToken cancellationToken) => ActiveModels is { } cache

@@ -24,7 +24,7 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed partial class PgvectorSearch
 {
     private readonly NpgsqlDataSource _dataSource;
-    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count, ChunkGrouping Grouping), string> _statements = new();
+    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count, ChunkGrouping Grouping, DocumentTextSource? Texts), string> _statements = new();
 
     /// <summary>Creates the search.</summary>
     /// <param name="dataSource">The database, built with <c>UseVector()</c> from the Pgvector package.</param>
@@ -59,6 +59,7 @@ public sealed partial class PgvectorSearch
                     Chunk = reader.GetInt32(3),
                     ChunkStart = reader.IsDBNull(4) ? null : reader.GetInt32(4),
                     ChunkLength = reader.IsDBNull(5) ? null : reader.GetInt32(5),
+                    Text = options.Texts is null || reader.IsDBNull(6) ? null : reader.GetString(6),
                 });
             }
 
@@ -309,11 +310,11 @@ public sealed partial class PgvectorSearch
     internal int CachedStatements => _statements.Count;
 
     private string StatementFor(EmbeddingTable table, string model, VectorSearchOptions options, SearchPath path) => _statements.GetOrAdd(
-        (table, model, path, options.EntityType is not null, options.EntityIds is not null, false, options.Grouping),
-        static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds, key.Grouping));
+        (table, model, path, options.EntityType is not null, options.EntityIds is not null, false, options.Grouping, options.Texts),
+        static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds, key.Grouping, key.Texts));
 
     private string CountStatementFor(EmbeddingTable table, string model, VectorSearchOptions options) => _statements.GetOrAdd(
-        (table, model, SearchPath.Exact, options.EntityType is not null, options.EntityIds is not null, true, ChunkGrouping.BestChunk),
+        (table, model, SearchPath.Exact, options.EntityType is not null, options.EntityIds is not null, true, ChunkGrouping.BestChunk, null),
         static key => BuildCountSql(key.Table, key.Model, key.ByType, key.ByIds));
 
     // Parameters: $1 the table's qualified name, $2 rows the index must yield, $3 the most rows to score exactly, then
@@ -348,7 +349,7 @@ public sealed partial class PgvectorSearch
 
     // Parameters: $1 query, $2 k (entities), $3 rows from the index (two-stage candidates, or chunks), then entity type,
     // then entity ids.
-    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds, ChunkGrouping grouping)
+    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds, ChunkGrouping grouping, DocumentTextSource? texts)
     {
         var filter = Filter(model, byType, byIds, 4);
 
@@ -386,26 +387,28 @@ public sealed partial class PgvectorSearch
             WITH nearest AS MATERIALIZED (
                 {rows}
             )
-            {Grouped("nearest", grouping, score, "$2")}
+            {Grouped("nearest", grouping, score, "$2", texts)}
             """;
     }
 
     /// <summary>Entities from the chunk rows of <paramref name="source"/> (entity_type, entity_id, chunk, chunk_start,
     /// chunk_length, distance): each entity's best chunk with the entity's distance by <paramref name="grouping"/>, nearest
     /// first, at most <paramref name="limit"/>; columns entity_type, entity_id, <paramref name="score"/> (over
-    /// <c>distance</c>), chunk, chunk_start, chunk_length.</summary>
-    private static string Grouped(string source, ChunkGrouping grouping, string score, string limit)
+    /// <c>distance</c>), chunk, chunk_start, chunk_length, and the document's text when <paramref name="texts"/> is given
+    /// (joined to the few entities only).</summary>
+    private static string Grouped(string source, ChunkGrouping grouping, string score, string limit, DocumentTextSource? texts = null)
     {
         var entityDistance = grouping == ChunkGrouping.MeanOfTopTwo ? "(g.distance + coalesce(g.second, g.distance)) / 2" : "g.distance";
         return $"""
-            SELECT entity_type, entity_id, {score}, chunk, chunk_start, chunk_length FROM (
+            SELECT e.entity_type, e.entity_id, {score.Replace("distance", "e.distance", StringComparison.Ordinal)}, e.chunk, e.chunk_start, e.chunk_length{(texts is null ? string.Empty : ", " + texts.Column)} FROM (
                 SELECT g.entity_type, g.entity_id, g.chunk, g.chunk_start, g.chunk_length, {entityDistance} AS distance FROM (
                     SELECT s.*, row_number() OVER w AS best, lead(s.distance) OVER w AS second FROM {source} s
                     WINDOW w AS (PARTITION BY s.entity_type, s.entity_id ORDER BY s.distance, s.chunk)
                 ) g
                 WHERE g.best = 1
             ) e
-            ORDER BY distance, entity_id
+            {texts?.Join("e")}
+            ORDER BY e.distance, e.entity_id
             LIMIT {limit}
             """;
     }

@@ -16,4 +16,8 @@ public sealed record VectorSearchHit(string EntityType, string EntityId, double 
 
     /// <summary>Gets the length of the best chunk's span, or null.</summary>
     public int? ChunkLength { get; init; }
+
+    /// <summary>Gets the entity's document text from <see cref="VectorSearchOptions.Texts"/> (what the span points into),
+    /// or null when no text source was given or the document is not there.</summary>
+    public string? Text { get; init; }
 }

@@ -31,6 +31,10 @@ public sealed class VectorSearchOptions
     /// Raise it when documents have many chunks that match together and fewer than <see cref="K"/> entities come back.</summary>
     public int ChunkOversample { get; init; } = VectorSearchDefaults.ChunkOversample;
 
+    /// <summary>Gets the host's documents table, to return each hit's text in the same round trip
+    /// (<see cref="VectorSearchHit.Text"/>), or null (the default) for none.</summary>
+    public DocumentTextSource? Texts { get; init; }
+
     /// <summary>Gets how an entity's chunks make its score. Default <see cref="ChunkGrouping.BestChunk"/>.</summary>
     public ChunkGrouping Grouping { get; init; } = ChunkGrouping.BestChunk;
 
