@@ -270,4 +270,37 @@ public sealed class ChunkedWriteTests(PostgresServer server)
         Assert.Contains(index, plan, StringComparison.Ordinal);
         Assert.Contains("Index Scan", plan, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task SearchAsync_DocumentTexts_HitsCarryTheirDocumentAndSnippetSpan()
+    {
+        await using var stack = await ChunkingStackAsync();
+        var text = Document(Paragraphs(6));
+        stack.Documents.Texts[Long] = text;
+        await IngestAsync(stack, Long);
+        await using (var create = stack.DataSource.CreateCommand($"CREATE TABLE \"{stack.Schema}\".host_docs (kind text, key text, body text, PRIMARY KEY (kind, key))"))
+        {
+            await create.ExecuteNonQueryAsync(Ct);
+        }
+
+        await using (var insert = stack.DataSource.CreateCommand($"INSERT INTO \"{stack.Schema}\".host_docs VALUES ($1, $2, $3)"))
+        {
+            insert.Parameters.AddWithValue(EmbeddingStack.EntityType);
+            insert.Parameters.AddWithValue(Long);
+            insert.Parameters.AddWithValue(text);
+            await insert.ExecuteNonQueryAsync(Ct);
+        }
+
+        var service = new EmbeddingSearchService(
+            new QueryEmbedder(stack.Registry), stack.Services.GetRequiredService<PgvectorSearch>(), stack.Services.GetRequiredService<SearchModelStore>(), stack.Storage)
+        {
+            DocumentTexts = new DocumentTextSource(stack.Schema, "host_docs", textColumn: "body", idColumn: "key", entityTypeColumn: "kind"),
+        };
+
+        var hit = Assert.Single((await service.SearchAsync(Paragraph(4), EmbeddingStack.EntityType, 1, path: SearchPath.Exact, cancellationToken: Ct)).Hits);
+
+        Assert.Equal(text, hit.Text);
+        Assert.Equal(Paragraph(4), hit.Text!.Substring(hit.SnippetStart!.Value, hit.SnippetLength!.Value));
+        Assert.Throws<ArgumentException>(() => new DocumentTextSource(stack.Schema, "docs", textColumn: "bad\0column"));
+    }
 }
