@@ -5,6 +5,8 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
 
 namespace EmbeddingKit.Hosting;
 
@@ -149,32 +151,23 @@ public sealed partial class EmbeddingWorker : BackgroundService
     {
         var stoppingToken = stop.Token;
         var workerId = $"{_workerId}/{index}";
-        var backoff = TimeSpan.Zero;
+        var backoff = CreateBackoff(workerId, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
+            // Iterations that fail back off; the execution ends with one that did not (the backoff starts over then).
             DrainResult result;
             try
             {
-                result = await EmbeddingTaskDrain.RunOnceAsync(_queue, _handler, _options.BatchSize, workerId, _options.LeaseDuration, _time, stoppingToken).ConfigureAwait(false);
+                result = await backoff.ExecuteAsync(static (state, token) => state.Self.IterateAsync(state.WorkerId, token), (Self: this, WorkerId: workerId), stoppingToken)
+                    .ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e)
-            {
-                // Database unreachable or similar: back off and try again; nothing claimed is lost (leases expire).
-                backoff = NextBackoff(backoff);
-                Interlocked.Increment(ref _iterationErrors);
-                LogIterationFailed(_logger, workerId, backoff.TotalSeconds, e);
-                ProgressChanged?.Invoke(this, Progress);
-                await DelayAsync(backoff, stoppingToken).ConfigureAwait(false);
-                continue;
-            }
 
             if (result.Claimed == 0)
             {
-                backoff = TimeSpan.Zero;
                 if (_options.StopWhenIdle && await IsIdleAsync(workerId, stoppingToken).ConfigureAwait(false))
                 {
                     if (Interlocked.Exchange(ref _stoppedWhenIdle, 1) == 0)
@@ -187,35 +180,68 @@ public sealed partial class EmbeddingWorker : BackgroundService
                 }
 
                 await WaitForWorkAsync(stoppingToken).ConfigureAwait(false);
-                continue;
-            }
-
-            var completed = result.Completion.Completed.Count + result.Completion.Rerun.Count;
-            var failed = result.Failure.Retried.Count + result.Failure.Dead.Count;
-            Interlocked.Add(ref _claimed, result.Claimed);
-            Interlocked.Add(ref _completed, result.Completion.Completed.Count);
-            Interlocked.Add(ref _failed, failed);
-            Interlocked.Add(ref _dead, result.Failure.Dead.Count);
-            Interlocked.Add(ref _released, result.Released);
-            Interlocked.Add(ref _leaseLost, result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count);
-            BatchFinished?.Invoke(this, result);
-            ProgressChanged?.Invoke(this, Progress);
-            if (result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count > 0)
-            {
-                LogLeaseLost(_logger, workerId, result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count);
-            }
-
-            if (completed == 0 && failed > 0)
-            {
-                // Everything failed: the provider is likely down or limiting; slow down instead of spinning.
-                backoff = NextBackoff(backoff);
-                await DelayAsync(backoff, stoppingToken).ConfigureAwait(false);
-            }
-            else
-            {
-                backoff = TimeSpan.Zero;
             }
         }
+    }
+
+    /// <summary>The backoff of a loop, a Polly retry on the worker's clock: after an iteration that threw (database
+    /// unreachable or similar: nothing claimed is lost, leases expire) or whose tasks all failed (the provider is likely
+    /// down or limiting: slow down instead of spinning), wait <see cref="EmbeddingWorkerOptions.FailureBackoff"/>, doubled
+    /// per failing iteration in a row up to <see cref="EmbeddingWorkerOptions.MaxFailureBackoff"/>, without jitter.</summary>
+    private ResiliencePipeline<DrainResult> CreateBackoff(string workerId, CancellationToken stoppingToken) =>
+        new ResiliencePipelineBuilder<DrainResult> { TimeProvider = _time }
+            .AddRetry(new RetryStrategyOptions<DrainResult>
+            {
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e
+                    ? !(e is OperationCanceledException && stoppingToken.IsCancellationRequested)
+                    : AllFailed(args.Outcome.Result!)),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = _options.FailureBackoff,
+                MaxDelay = _options.MaxFailureBackoff,
+                OnRetry = args =>
+                {
+                    if (args.Outcome.Exception is { } error)
+                    {
+                        Interlocked.Increment(ref _iterationErrors);
+                        LogIterationFailed(_logger, workerId, args.RetryDelay.TotalSeconds, error);
+                        ProgressChanged?.Invoke(this, Progress);
+                    }
+
+                    return default;
+                },
+            })
+            .Build();
+
+    private static bool AllFailed(DrainResult result) =>
+        result.Completion.Completed.Count + result.Completion.Rerun.Count == 0 && result.Failure.Retried.Count + result.Failure.Dead.Count > 0;
+
+    /// <summary>Claims, processes and finishes one batch, and counts what happened.</summary>
+    private async ValueTask<DrainResult> IterateAsync(string workerId, CancellationToken stoppingToken)
+    {
+        var result = await EmbeddingTaskDrain.RunOnceAsync(_queue, _handler, _options.BatchSize, workerId, _options.LeaseDuration, _time, stoppingToken).ConfigureAwait(false);
+        if (result.Claimed == 0)
+        {
+            return result;
+        }
+
+        var failed = result.Failure.Retried.Count + result.Failure.Dead.Count;
+        var leaseLost = result.Completion.LeaseLost.Count + result.Failure.LeaseLost.Count;
+        Interlocked.Add(ref _claimed, result.Claimed);
+        Interlocked.Add(ref _completed, result.Completion.Completed.Count);
+        Interlocked.Add(ref _failed, failed);
+        Interlocked.Add(ref _dead, result.Failure.Dead.Count);
+        Interlocked.Add(ref _released, result.Released);
+        Interlocked.Add(ref _leaseLost, leaseLost);
+        BatchFinished?.Invoke(this, result);
+        ProgressChanged?.Invoke(this, Progress);
+        if (leaseLost > 0)
+        {
+            LogLeaseLost(_logger, workerId, leaseLost);
+        }
+
+        return result;
     }
 
     private async Task WaitForWorkAsync(CancellationToken stoppingToken)
@@ -285,12 +311,6 @@ public sealed partial class EmbeddingWorker : BackgroundService
 
             await DelayAsync(_options.StatsInterval, stoppingToken).ConfigureAwait(false);
         }
-    }
-
-    private TimeSpan NextBackoff(TimeSpan current)
-    {
-        var next = current == TimeSpan.Zero ? _options.FailureBackoff : current * 2;
-        return next > _options.MaxFailureBackoff ? _options.MaxFailureBackoff : next;
     }
 
     private async Task DelayAsync(TimeSpan delay, CancellationToken stoppingToken)

@@ -23,7 +23,7 @@ public sealed class EmbeddingWorkerOptions
     /// <see cref="MaxFailureBackoff"/>. Default 1 second.</summary>
     public TimeSpan FailureBackoff { get; set; } = EmbeddingWorkerDefaults.FailureBackoff;
 
-    /// <summary>Gets or sets the longest pause after failing iterations. Default 30 seconds.</summary>
+    /// <summary>Gets or sets the longest pause after failing iterations, at most one day. Default 30 seconds.</summary>
     public TimeSpan MaxFailureBackoff { get; set; } = EmbeddingWorkerDefaults.MaxFailureBackoff;
 
     /// <summary>Gets or sets how often queue depth is read for the <c>embeddingkit.queue.outstanding</c> gauge; zero turns
@@ -39,6 +39,9 @@ public sealed class EmbeddingWorkerOptions
     /// <summary>Gets or sets the worker name stored with leases. Default <c>machine:pid</c>.</summary>
     public string? WorkerId { get; set; }
 
+    // The largest delay the Polly retry behind the backoff accepts.
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromDays(1);
+
     /// <summary>Throws <see cref="ArgumentException"/> when an option is out of range.</summary>
     public void Validate()
     {
@@ -48,6 +51,7 @@ public sealed class EmbeddingWorkerOptions
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(PollInterval, TimeSpan.Zero, nameof(PollInterval));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(FailureBackoff, TimeSpan.Zero, nameof(FailureBackoff));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxFailureBackoff, FailureBackoff, nameof(MaxFailureBackoff));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxFailureBackoff, MaxBackoff, nameof(MaxFailureBackoff)); // Polly's bound
         ArgumentOutOfRangeException.ThrowIfLessThan(StatsInterval, TimeSpan.Zero, nameof(StatsInterval));
     }
 }

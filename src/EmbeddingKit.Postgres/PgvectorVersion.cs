@@ -73,7 +73,7 @@ public sealed record PgvectorVersion(Version? Installed, Version? Available)
     /// <summary>Parses an extension version such as <c>0.8.0</c> (a suffix after <c>-</c> or <c>+</c> is ignored).</summary>
     /// <param name="text">The version text, or null.</param>
     /// <returns>The version, or null for null or unparsable text.</returns>
-    public static Version? Parse(string? text)
+    internal static Version? Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
         {

@@ -70,7 +70,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         services.TryAddSingleton<IEmbeddingTaskQueue>(sp => sp.GetRequiredService<PostgresEmbeddingTaskQueue>());
         services.TryAddSingleton(sp => new PostgresEmbeddingQueueAdmin(dataSource, schema, sp.GetRequiredService<IOptions<PostgresTaskQueueOptions>>().Value));
         services.TryAddSingleton<IEmbeddingQueueStatistics>(sp => sp.GetRequiredService<PostgresEmbeddingQueueAdmin>());
-        services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>()));
+        services.TryAddSingleton<IEmbeddingTaskSignal>(sp => new PostgresTaskSignal(dataSource, schema, sp.GetService<ILogger<PostgresTaskSignal>>(), sp.GetService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             // One table object per model, made once: storage groups records and caches statements by table.
@@ -109,7 +109,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
             ActiveModels = sp.GetRequiredService<ActiveModelCache>(),
             ReadSearch = readDataSource is null ? null : new PgvectorSearch(readDataSource),
         });
-        services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>()));
+        services.TryAddSingleton(sp => new EmbeddingIndexManager(dataSource, sp.GetService<ILogger<EmbeddingIndexManager>>(), sp.GetService<TimeProvider>()));
 
         // First of all hosted services: resolving the storage refuses a model the pgvector storage cannot hold, so the
         // start stops before a worker claims (a host's own storage is not checked).
@@ -119,7 +119,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         {
             // Registered before the worker's hosted service resolves, so it starts (and finishes) first.
             services.Insert(0, ServiceDescriptor.Singleton<IHostedService>(sp => new MigrationHostedService(
-                dataSource, schema, sp.GetRequiredService<EmbeddingModelRegistry>(), sp.GetService<ILoggerFactory>()?.CreateLogger("EmbeddingKit.Postgres.Migrations"))));
+                dataSource, schema, sp.GetRequiredService<EmbeddingModelRegistry>(), sp.GetService<ILoggerFactory>()?.CreateLogger("EmbeddingKit.Postgres.Migrations"), sp.GetService<TimeProvider>())));
         }
 
         return builder;
@@ -153,29 +153,18 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
 
     /// <summary>Applies migrations and creates the storage tables of the registered models (not their indexes: index
     /// builds stay explicit). A database that is not reachable yet (started with the application, restarting) is
-    /// retried with backoff for up to <see cref="WaitForDatabase"/>; other errors fail the start at once.</summary>
-    private sealed partial class MigrationHostedService(NpgsqlDataSource dataSource, string schema, EmbeddingModelRegistry registry, ILogger? logger) : IHostedService
+    /// retried with backoff (<see cref="PostgresDatabaseWait"/>) for up to <see cref="WaitForDatabase"/>; other errors fail
+    /// the start at once.</summary>
+    private sealed partial class MigrationHostedService(
+        NpgsqlDataSource dataSource, string schema, EmbeddingModelRegistry registry, ILogger? logger, TimeProvider? timeProvider) : IHostedService
     {
         internal static readonly TimeSpan WaitForDatabase = TimeSpan.FromMinutes(5);
 
         public async Task StartAsync(CancellationToken cancellationToken)
         {
-            var waited = System.Diagnostics.Stopwatch.StartNew();
-            var delay = TimeSpan.FromMilliseconds(500);
-            while (true)
-            {
-                try
-                {
-                    await ApplyAsync(cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (PostgresConnectivity.IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase && !cancellationToken.IsCancellationRequested)
-                {
-                    LogWaiting(logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, delay.TotalSeconds, e.Message);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                }
-            }
+            var log = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            var wait = PostgresDatabaseWait.Create(WaitForDatabase, timeProvider ?? TimeProvider.System, (e, delay) => LogWaiting(log, delay.TotalSeconds, e.Message));
+            await wait.ExecuteAsync(static (self, token) => new ValueTask(self.ApplyAsync(token)), this, cancellationToken).ConfigureAwait(false);
         }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -183,7 +172,7 @@ public static partial class PostgresEmbeddingKitBuilderExtensions
         private async Task ApplyAsync(CancellationToken cancellationToken)
         {
             await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken).ConfigureAwait(false);
-            var indexes = new EmbeddingIndexManager(dataSource);
+            var indexes = new EmbeddingIndexManager(dataSource, null, timeProvider);
             foreach (var model in registry.Models)
             {
                 await indexes.EnsureTableAsync(new EmbeddingTable(schema, model.Dimensions, model.StorageTarget), cancellationToken).ConfigureAwait(false);

@@ -52,7 +52,7 @@ public static partial class PostgresIdentifier
     /// <c>standard_conforming_strings</c>: in a plain <c>'…'</c> literal with that setting off, a backslash would escape
     /// the quote after it. Other values stay plain <c>'…'</c> literals.
     /// </summary>
-    public static string QuoteLiteral(string value)
+    internal static string QuoteLiteral(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
         if (value.Contains('\0', StringComparison.Ordinal))

@@ -3,6 +3,7 @@ using EmbeddingKit.Runtime;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
 using EmbeddingKit.TestInfrastructure.Postgres;
+using EmbeddingKit.TestInfrastructure.Time;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
@@ -25,7 +26,10 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
             documents.Texts[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = $"document {i} about embeddings";
         }
 
+        // The host's clock is fake and never advanced: the poll interval cannot pass, only NOTIFY wakes the idle loops.
+        var time = new TimerCountingTimeProvider();
         var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton<TimeProvider>(time);
         builder.Services.AddEmbeddingKit(kit => kit
             .AddModel(EmbeddingStack.Model(provider, "model-a", 32))
             .UseDocumentBuilder(documents)
@@ -35,16 +39,17 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
                 o.Concurrency = 2;
                 o.BatchSize = 8;
                 o.PollInterval = TimeSpan.FromSeconds(30);
+                o.StatsInterval = TimeSpan.Zero;
             }));
         using var host = builder.Build();
 
         await host.StartAsync(Ct);
         Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, schema, Ct));
-        await Task.Delay(300, Ct); // let the idle loops start waiting, so that the wake-up must come from NOTIFY
+        Assert.True(await time.WaitForTimersAsync(2, TimeSpan.FromSeconds(30), Ct), "both idle loops wait (each wait has a timeout timer)");
         var runtime = host.Services.GetRequiredService<EmbeddingRuntime>();
         await runtime.EnqueueTextEmbeddingAsync("doc", documents.Texts.Keys, cancellationToken: Ct);
 
-        // The poll interval is 30 s: finishing well before it proves the LISTEN/NOTIFY wake-up.
+        // No time passes on the host's clock: finishing proves the LISTEN/NOTIFY wake-up.
         var queue = host.Services.GetRequiredService<IEmbeddingTaskQueue>();
         var deadline = DateTime.UtcNow.AddSeconds(20);
         long stored = 0;
@@ -106,18 +111,29 @@ public sealed class AddEmbeddingKitTests(PostgresServer server)
         var builder = new Npgsql.NpgsqlDataSourceBuilder(cluster.ConnectionString);
         builder.UseVector();
         await using var dataSource = builder.Build();
+        var time = new TimerCountingTimeProvider();
         var hostBuilder = Host.CreateApplicationBuilder();
+        hostBuilder.Services.AddSingleton<TimeProvider>(time);
         hostBuilder.Services.AddEmbeddingKit(kit => kit
             .AddModel(new EmbeddingModel("model-a", 16, new EmbeddingKit.Embedders.HashingEmbeddingGenerator(16)))
             .UseDocumentBuilder(new InMemoryDocuments())
             .UsePostgres(dataSource, "waiting", applyMigrationsOnStart: true));
         using var host = hostBuilder.Build();
 
+        // The waits between tries run on the host's clock: advanced here, never slept (a wait is one timer).
         var starting = host.StartAsync(Ct);
-        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        Assert.True(await time.WaitForTimersAsync(1, TimeSpan.FromSeconds(60), Ct), "the first try failed and the wait began");
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.True(await time.WaitForTimersAsync(2, TimeSpan.FromSeconds(60), Ct), "the second try failed too");
         var startedWhileDown = starting.IsCompleted;
         await PostgresCluster.RunScriptAsync(["start", cluster.DataDirectory], Ct);
-        await starting.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        for (var timers = 2; !starting.IsCompleted; timers++)
+        {
+            time.Advance(TimeSpan.FromSeconds(10)); // at least the next wait (500 ms doubling to 10 s)
+            await Task.WhenAny(starting, time.WaitForTimersAsync(timers + 1, TimeSpan.FromSeconds(60), Ct));
+        }
+
+        await starting;
 
         Assert.False(startedWhileDown);
         Assert.Equal(Enumerable.Range(1, EmbeddingKitMigrations.LatestVersion), await EmbeddingKitMigrations.GetAppliedVersionsAsync(dataSource, "waiting", Ct));

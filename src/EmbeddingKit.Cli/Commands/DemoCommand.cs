@@ -78,7 +78,7 @@ internal static class DemoCommand
 
             var table = host.Table!;
             await reporter.StepAsync("5/7", $"building the HNSW and binary-quantized indexes of {model.Name} on {table.QualifiedName} (CREATE INDEX CONCURRENTLY, skipped when present)",
-                () => ModelIndexes.EnsureAsync(host.DataSource, table, model.Name, cancellationToken),
+                () => ModelIndexes.EnsureAsync(host.DataSource, table, model.Name, host.Time, cancellationToken),
                 s => string.Join(", ", s.Select(i => $"{i.Name} {i.SizeBytes / 1024.0 / 1024.0:N1} MB{(i.IsValid ? "" : " INVALID")}")));
 
             await reporter.StepAsync("6/7", $"activating {model.Name} as the search model of {EntityType} (coverage check) and tuning its search on {SearchTuning.QuickSampleSize} of its vectors", async () =>

@@ -37,11 +37,11 @@ internal static class ModelsCommand
             var (known, _) = await KnownDimensionsAsync(host, name, cancellationToken);
             var dimensions = known ?? throw new CliException($"unknown model '{name}': no vectors of it are stored in schema {host.Schema} (pass --model {name} --dimensions N to index an empty one)", 2);
             var table = host.TableFor(dimensions);
-            var manager = new EmbeddingIndexManager(host.DataSource);
+            var manager = new EmbeddingIndexManager(host.DataSource, null, host.Time);
             await manager.EnsureTableAsync(table, cancellationToken);
             var before = await manager.GetIndexStatusAsync(table, name, cancellationToken);
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var after = await ModelIndexes.EnsureAsync(host.DataSource, table, name, cancellationToken);
+            var after = await ModelIndexes.EnsureAsync(host.DataSource, table, name, host.Time, cancellationToken);
             var indexes = after.Select(a =>
             {
                 var was = before.Single(b => b.Name == a.Name);
@@ -99,7 +99,7 @@ internal static class ModelsCommand
             }
 
             var dropped = new List<string>();
-            var manager = new EmbeddingIndexManager(host.DataSource);
+            var manager = new EmbeddingIndexManager(host.DataSource, null, host.Time);
             if (known is int dimensions)
             {
                 var table = host.TableFor(dimensions);
@@ -170,7 +170,7 @@ internal static class ModelsCommand
             // Search answers from the model's partial indexes: make sure they exist. Then a quick tune, so that the model
             // never searches with settings that ignore its data (the default path depends only on the dimensions).
             var table = host.TableFor(dimensions);
-            await ModelIndexes.EnsureAsync(host.DataSource, table, name, cancellationToken);
+            await ModelIndexes.EnsureAsync(host.DataSource, table, name, host.Time, cancellationToken);
             var tuned = parseResult.GetValue(noTune) || await host.Storage.CountAsync(type, name, cancellationToken) == 0
                 ? null
                 : (await SearchTuning.TuneAsync(host, table, name, new SearchTunerOptions { EntityType = type, SampleSize = SearchTuning.QuickSampleSize }, save: true, cancellationToken)).Recommendation;

@@ -104,7 +104,7 @@ internal static class SearchCommand
 
         // One round trip for the active model, its settings and coverage; the search service then uses what was read.
         // A one-shot command does not listen for changes: it reads the state once.
-        await using var states = new ActiveModelCache(host.Rollout.SearchModels, new ActiveModelCacheOptions { Listen = false, MaxAgeWithoutListener = ActiveModelCacheDefaults.MaxAge });
+        await using var states = new ActiveModelCache(host.Rollout.SearchModels, new ActiveModelCacheOptions { Listen = false, MaxAgeWithoutListener = ActiveModelCacheDefaults.MaxAge }, host.Time);
         var state = await states.GetAsync(entityType, model ?? (host.Registry.WriteModels.Count > 0 ? host.Registry.WriteModels[0] : null), cancellationToken);
         var active = model is null ? state.Active : null;
         var name = model ?? active?.Model ?? host.Model.Name;

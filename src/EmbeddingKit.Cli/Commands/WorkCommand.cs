@@ -53,14 +53,14 @@ internal static class WorkCommand
             var idle = parseResult.GetValue(untilIdle);
             if (!idle)
             {
-                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, cancellationToken);
+                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, host.Time, cancellationToken);
             }
 
             reporter.Line($"working on {host.Model.Name} ({host.Setup!.Provider}, {host.Model.Dimensions} dimensions) with {loops} loop(s) of {batchSize} tasks{(idle ? " until idle" : "; Ctrl-C to stop")}");
             var summary = await new WorkerRun(host, loops, batchSize, TimeSpan.FromSeconds(leaseSeconds), idle, reporter).RunAsync(cancellationToken);
             if (idle && !summary.Interrupted)
             {
-                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, cancellationToken);
+                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, host.Time, cancellationToken);
             }
 
             Print(reporter, summary);

@@ -6,6 +6,8 @@ using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace EmbeddingKit.Cli.Infrastructure;
 
@@ -24,6 +26,7 @@ internal sealed class CliHost : IAsyncDisposable
         Setup = setup;
         Documents = new DocumentStore(dataSource, settings.Schema);
         var services = new ServiceCollection();
+        services.AddSingleton(settings.TimeProvider);
         services.AddEmbeddingKit(kit =>
         {
             if (setup is not null)
@@ -43,6 +46,7 @@ internal sealed class CliHost : IAsyncDisposable
         Runtime = Services.GetRequiredService<EmbeddingRuntime>();
         Rollout = Services.GetRequiredService<EmbeddingRollout>();
         Table = setup is null ? null : Storage.GetTable(setup.Model.Name);
+        Time = Services.GetRequiredService<TimeProvider>();
     }
 
     /// <summary>Gets the invocation's container.</summary>
@@ -80,6 +84,9 @@ internal sealed class CliHost : IAsyncDisposable
     public EmbeddingRuntime Runtime { get; }
 
     public string Schema => Settings.Schema;
+
+    /// <summary>Gets the invocation's clock (the container's <see cref="TimeProvider"/>).</summary>
+    public TimeProvider Time { get; }
 
     /// <summary>The embedding table of a dimension count (tables are values: equal descriptions share statement
     /// caches).</summary>
@@ -154,24 +161,31 @@ internal sealed class CliHost : IAsyncDisposable
         await EmbeddingKitMigrations.ApplyAsync(DataSource, Schema, cancellationToken);
 
         // CREATE ... IF NOT EXISTS is not atomic in PostgreSQL: two processes starting at once on a new schema can both
-        // try to create and one gets a duplicate error. The other one created it; check again.
-        for (var attempt = 1; ; attempt++)
-        {
-            try
+        // try to create and one gets a duplicate error. The other one created it; check again (twice, after 100 and 200 ms).
+        var duplicates = new ResiliencePipelineBuilder { TimeProvider = Time }
+            .AddRetry(new RetryStrategyOptions
             {
-                await Documents.EnsureTableAsync(cancellationToken);
-                if (Table is not null && await new EmbeddingIndexManager(DataSource).EnsureTableAsync(Table, cancellationToken))
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is PostgresException
                 {
-                    await using var connection = await DataSource.OpenConnectionAsync(cancellationToken);
-                    await connection.ReloadTypesAsync(cancellationToken);
-                }
-
-                return;
-            }
-            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateSchema)
+                    SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateSchema,
+                }),
+                MaxRetryAttempts = 2,
+                BackoffType = DelayBackoffType.Linear,
+                UseJitter = false,
+                Delay = TimeSpan.FromMilliseconds(100),
+            })
+            .Build();
+        await duplicates.ExecuteAsync(
+            static async (host, token) =>
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken);
-            }
-        }
+                await host.Documents.EnsureTableAsync(token);
+                if (host.Table is not null && await new EmbeddingIndexManager(host.DataSource, null, host.Time).EnsureTableAsync(host.Table, token))
+                {
+                    await using var connection = await host.DataSource.OpenConnectionAsync(token);
+                    await connection.ReloadTypesAsync(token);
+                }
+            },
+            this,
+            cancellationToken);
     }
 }

@@ -78,6 +78,10 @@ internal sealed class CliSettings
     /// password, a missing database) fail at once either way.</summary>
     public TimeSpan WaitForDatabase { get; set; }
 
+    /// <summary>Gets or sets the invocation's clock: the waits for the database, and the one the invocation's container
+    /// registers (<see cref="CliHost"/>). <see cref="TimeProvider.System"/> unless a test sets another.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     public static CliSettings From(ParseResult parseResult) => new(parseResult);
 
     /// <summary>Opens the database: the given connection string, or the local PostgreSQL (started if needed).</summary>
@@ -99,35 +103,33 @@ internal sealed class CliSettings
         var dataSource = builder.Build();
         var host = builder.ConnectionStringBuilder.Host;
         var port = builder.ConnectionStringBuilder.Port;
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (true)
+        var started = TimeProvider.GetTimestamp();
+        var wait = PostgresDatabaseWait.Create(WaitForDatabase, TimeProvider, (e, delay) =>
+            progress?.Invoke($"PostgreSQL at {host}:{port} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s"));
+        try
         {
-            try
-            {
-                await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-                return dataSource;
-            }
-            catch (Exception e) when (PostgresConnectivity.IsUnreachable(e) && waited.Elapsed + delay <= WaitForDatabase)
-            {
-                progress?.Invoke($"PostgreSQL at {host}:{port} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s");
-                await Task.Delay(delay, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
-            {
-                await dataSource.DisposeAsync();
-                var after = waited.Elapsed >= TimeSpan.FromSeconds(1) ? $" (after waiting {waited.Elapsed.TotalSeconds:0} s)" : string.Empty;
-                throw new CliException($"cannot connect to PostgreSQL at {host}:{port}{after}: {OneLine(e)}", 3, e);
-            }
-            catch
-            {
-                await dataSource.DisposeAsync();
-                throw;
-            }
+            await wait.ExecuteAsync(
+                static async (source, token) =>
+                {
+                    await using var connection = await source.OpenConnectionAsync(token);
+                },
+                dataSource,
+                cancellationToken);
+            return dataSource;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            await dataSource.DisposeAsync();
+            var waited = TimeProvider.GetElapsedTime(started);
+            var after = waited >= TimeSpan.FromSeconds(1) ? $" (after waiting {waited.TotalSeconds:0} s)" : string.Empty;
+            throw new CliException($"cannot connect to PostgreSQL at {host}:{port}{after}: {OneLine(e)}", 3, e);
+        }
+        catch
+        {
+            await dataSource.DisposeAsync();
+            throw;
         }
     }
-
 
     public static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
 

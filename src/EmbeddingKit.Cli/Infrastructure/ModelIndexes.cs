@@ -1,5 +1,7 @@
 using EmbeddingKit.Postgres.Storage;
 using Npgsql;
+using Polly;
+using Polly.Retry;
 
 namespace EmbeddingKit.Cli.Infrastructure;
 
@@ -11,9 +13,10 @@ namespace EmbeddingKit.Cli.Infrastructure;
 /// </summary>
 internal static class ModelIndexes
 {
-    public static async Task<IReadOnlyList<EmbeddingIndexStatus>> EnsureAsync(NpgsqlDataSource dataSource, EmbeddingTable table, string model, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<EmbeddingIndexStatus>> EnsureAsync(
+        NpgsqlDataSource dataSource, EmbeddingTable table, string model, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
-        var manager = new EmbeddingIndexManager(dataSource);
+        var manager = new EmbeddingIndexManager(dataSource, null, timeProvider);
         var status = await manager.GetIndexStatusAsync(table, model, cancellationToken);
         if (status.All(s => s.Exists && s.IsValid))
         {
@@ -22,10 +25,18 @@ internal static class ModelIndexes
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var key = Key(table.QualifiedName);
-        while (!await TryLockAsync(connection, key, cancellationToken))
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken);
-        }
+        var lockWait = new ResiliencePipelineBuilder<bool> { TimeProvider = timeProvider }
+            .AddRetry(new RetryStrategyOptions<bool>
+            {
+                // Another CLI process builds: look again every 250 ms until it is done.
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome is { Exception: null, Result: false }),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Constant,
+                UseJitter = false,
+                Delay = TimeSpan.FromMilliseconds(250),
+            })
+            .Build();
+        await lockWait.ExecuteAsync(static (state, token) => new ValueTask<bool>(TryLockAsync(state.connection, state.key, token)), (connection, key), cancellationToken);
 
         try
         {

@@ -14,7 +14,7 @@ internal static class SearchTuning
 
     public static async Task<SearchTuningResult> TuneAsync(CliHost host, EmbeddingTable table, string model, SearchTunerOptions options, bool save, CancellationToken cancellationToken)
     {
-        await ModelIndexes.EnsureAsync(host.DataSource, table, model, cancellationToken);
+        await ModelIndexes.EnsureAsync(host.DataSource, table, model, host.Time, cancellationToken);
         var result = await new SearchTuner(host.DataSource).TuneAsync(table, model, options, cancellationToken);
         if (save)
         {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using EmbeddingKit.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,7 +17,8 @@ internal sealed class WorkerRun
     private readonly bool _untilIdle;
     private readonly Reporter _reporter;
     private readonly string[] _models;
-    private readonly Stopwatch _watch = new();
+    private readonly TimeProvider _time;
+    private long _started;
     private EmbeddingWorkerProgress _progress = new();
     private long _reportedErrors;
 
@@ -27,6 +27,7 @@ internal sealed class WorkerRun
         _host = host;
         _untilIdle = untilIdle;
         _reporter = reporter;
+        _time = host.Time;
         _models = [host.Model.Name];
         host.ConfigureWorker = o =>
         {
@@ -48,7 +49,7 @@ internal sealed class WorkerRun
     {
         var worker = _host.Services.GetRequiredService<EmbeddingWorker>();
         worker.ProgressChanged += (_, progress) => Volatile.Write(ref _progress, progress);
-        _watch.Start();
+        _started = _time.GetTimestamp();
         await worker.StartAsync(CancellationToken.None);
         var running = worker.ExecuteTask ?? Task.CompletedTask;
         Task? stopping = null;
@@ -82,7 +83,7 @@ internal sealed class WorkerRun
 
     private WorkSummary Summary(EmbeddingWorkerProgress progress, long outstanding, bool interrupted)
     {
-        var elapsed = _watch.Elapsed.TotalSeconds;
+        var elapsed = _time.GetElapsedTime(_started).TotalSeconds;
         return new WorkSummary
         {
             Models = _models,
@@ -120,7 +121,7 @@ internal sealed class WorkerRun
 
     private string Line(EmbeddingWorkerProgress progress)
     {
-        var elapsed = _watch.Elapsed.TotalSeconds;
+        var elapsed = _time.GetElapsedTime(_started).TotalSeconds;
         var rate = elapsed > 0 ? progress.Completed / elapsed : 0;
         var remaining = Math.Max(0, progress.Outstanding);
         var eta = rate > 0 ? TimeSpan.FromSeconds(remaining / rate) : (TimeSpan?)null;
@@ -142,7 +143,7 @@ internal sealed class WorkerRun
     {
         while (!running.IsCompleted)
         {
-            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
+            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(2), _time, CancellationToken.None));
             var progress = Volatile.Read(ref _progress);
             ReportErrors(progress);
             if (!running.IsCompleted)
@@ -162,7 +163,7 @@ internal sealed class WorkerRun
                 var task = context.AddTask(Markup.Escape(Line(Volatile.Read(ref _progress))), maxValue: 1);
                 while (!running.IsCompleted)
                 {
-                    await Task.WhenAny(running, Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None));
+                    await Task.WhenAny(running, Task.Delay(TimeSpan.FromMilliseconds(200), _time, CancellationToken.None));
                     Show(task, Volatile.Read(ref _progress));
                 }
 

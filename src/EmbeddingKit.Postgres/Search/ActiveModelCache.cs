@@ -151,53 +151,25 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
 
     private async Task ListenAsync()
     {
-        var rolloutChannel = SearchModelStore.NotificationChannelFor(_rollout.Schema);
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (!_stop.IsCancellationRequested)
-        {
-            try
+        await PostgresNotificationListener.RunAsync(
+            _rollout.DataSource,
+            $"LISTEN {SearchModelStore.NotificationChannelFor(_rollout.Schema)}; LISTEN {_rollout.TaskChannel}",
+            OnNotification,
+            () =>
             {
-                await using var connection = await _rollout.DataSource.OpenConnectionAsync(_stop.Token).ConfigureAwait(false);
-                connection.Notification += OnNotification;
-                await using (var listen = new NpgsqlCommand($"LISTEN {rolloutChannel}; LISTEN {_rollout.TaskChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(_stop.Token).ConfigureAwait(false);
-                }
-
                 // Changes made while nobody listened were not notified: drop what was read before.
                 _listening = true;
                 Interlocked.Increment(ref _changes);
-                delay = TimeSpan.FromMilliseconds(500);
-                while (!_stop.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(_stop.Token).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
+            },
+            (error, delay) =>
             {
                 _listening = false;
                 Interlocked.Increment(ref _changes);
-                LogListenFailed(_logger, _options.MaxAgeWithoutListener.TotalSeconds, delay.TotalSeconds, e.Message);
-                try
-                {
-                    await Task.Delay(delay, _time, _stop.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-            finally
-            {
-                _listening = false;
-            }
-        }
+                LogListenFailed(_logger, _options.MaxAgeWithoutListener.TotalSeconds, delay.TotalSeconds, error.Message);
+            },
+            _time,
+            _stop.Token).ConfigureAwait(false);
+        _listening = false;
     }
 
     [LoggerMessage(EventId = 3201, Level = LogLevel.Warning, Message = "Listening for rollout changes failed; search reads the active model at most every {MaxAgeSeconds} s until it reconnects in {DelaySeconds} s: {Error}")]

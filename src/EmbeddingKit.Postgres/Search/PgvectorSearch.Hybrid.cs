@@ -119,7 +119,7 @@ public sealed partial class PgvectorSearch
     }
 
     /// <summary>Returns the SQL of a fused search (its settings are not part of it); for logs, plans and diagnostics.</summary>
-    public string GetHybridSql(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
+    internal string GetHybridSql(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
     {
         ArgumentNullException.ThrowIfNull(vectors);
         ArgumentNullException.ThrowIfNull(options);

@@ -99,7 +99,7 @@ public sealed partial class PgvectorSearch
     }
 
     /// <summary>Returns the SQL of a search (the settings it runs with are not part of it); for logs and diagnostics.</summary>
-    public string GetSql(EmbeddingTable table, string model, VectorSearchOptions options)
+    internal string GetSql(EmbeddingTable table, string model, VectorSearchOptions options)
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentException.ThrowIfNullOrEmpty(model);

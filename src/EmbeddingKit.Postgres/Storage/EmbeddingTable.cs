@@ -21,7 +21,7 @@ public sealed class EmbeddingTable : IEquatable<EmbeddingTable>
     public const int MaxDimensions = 4000;
 
     /// <summary>The SQL that installs pgvector when it is missing (needs the privilege to create extensions).</summary>
-    public const string CreateExtensionSql = "CREATE EXTENSION IF NOT EXISTS vector";
+    internal const string CreateExtensionSql = "CREATE EXTENSION IF NOT EXISTS vector";
 
     private const int MaxTablePartBytes = 28;
 
@@ -186,7 +186,7 @@ public sealed class EmbeddingTable : IEquatable<EmbeddingTable>
 
     /// <summary>Returns <c>model = '…'</c> with the model as a quoted literal: the predicate of the partial indexes,
     /// which a query must repeat as a literal (a generic plan of <c>model = $1</c> cannot use a partial index).</summary>
-    public static string ModelPredicate(string model)
+    internal static string ModelPredicate(string model)
     {
         ArgumentException.ThrowIfNullOrEmpty(model);
         return "model = " + PostgresIdentifier.QuoteLiteral(model);

@@ -13,20 +13,36 @@ namespace EmbeddingKit.Postgres.Tasks;
 public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
-    private readonly string _channel;
+    private readonly Sql _sql;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private TaskCompletionSource _pulse = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _listener;
 
     /// <summary>Creates the signal for the queue in <paramref name="schema"/>; it starts listening on first wait.</summary>
+    /// <param name="dataSource">The database of the queue.</param>
+    /// <param name="schema">The schema of the queue.</param>
+    /// <param name="logger">Logs a lost listening connection.</param>
     public PostgresTaskSignal(NpgsqlDataSource dataSource, string schema, ILogger<PostgresTaskSignal>? logger = null)
+        : this(dataSource, schema, logger, null)
+    {
+    }
+
+    /// <summary>Creates the signal for the queue in <paramref name="schema"/> with a clock; it starts listening on first wait.</summary>
+    /// <param name="dataSource">The database of the queue.</param>
+    /// <param name="schema">The schema of the queue.</param>
+    /// <param name="logger">Logs a lost listening connection.</param>
+    /// <param name="timeProvider">The clock of wait timeouts and reconnect delays (500 ms doubling to 30 s), or null for
+    /// <see cref="TimeProvider.System"/>.</param>
+    public PostgresTaskSignal(NpgsqlDataSource dataSource, string schema, ILogger<PostgresTaskSignal>? logger, TimeProvider? timeProvider)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
-        _channel = PostgresEmbeddingTaskQueue.ChannelFor(schema);
+        _sql = new Sql(PostgresEmbeddingTaskQueue.ChannelFor(schema));
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <inheritdoc />
@@ -41,7 +57,7 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
 
         try
         {
-            await pulse.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await pulse.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (TimeoutException)
@@ -60,48 +76,14 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
         }
     }
 
-    private async Task ListenAsync()
-    {
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (!_stop.IsCancellationRequested)
-        {
-            try
-            {
-                await using var connection = await _dataSource.OpenConnectionAsync(_stop.Token).ConfigureAwait(false);
-                connection.Notification += (_, _) => Pulse();
-                await using (var listen = new NpgsqlCommand($"LISTEN {_channel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(_stop.Token).ConfigureAwait(false);
-                }
-
-                // Anything enqueued while we were not listening: wake the waiters once.
-                Pulse();
-                delay = TimeSpan.FromMilliseconds(500);
-                while (!_stop.IsCancellationRequested)
-                {
-                    await connection.WaitAsync(_stop.Token).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogListenFailed(_logger, delay.TotalSeconds, e.Message);
-                try
-                {
-                    await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-            }
-        }
-    }
+    private Task ListenAsync() => PostgresNotificationListener.RunAsync(
+        _dataSource,
+        _sql.Listen,
+        (_, _) => Pulse(),
+        Pulse, // anything enqueued while nobody listened: wake the waiters once
+        (error, delay) => LogListenFailed(_logger, delay.TotalSeconds, error.Message),
+        _time,
+        _stop.Token);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -117,4 +99,10 @@ public sealed partial class PostgresTaskSignal : IEmbeddingTaskSignal, IAsyncDis
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Listening for enqueued tasks failed; reconnecting in {DelaySeconds} s: {Error}")]
     private static partial void LogListenFailed(ILogger logger, double delaySeconds, string error);
+
+    /// <summary>The signal's statement, built once (the channel is named from the validated schema).</summary>
+    private sealed class Sql(string channel)
+    {
+        public string Listen { get; } = $"LISTEN {channel}";
+    }
 }

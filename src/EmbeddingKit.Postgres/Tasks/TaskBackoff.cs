@@ -2,7 +2,7 @@ namespace EmbeddingKit.Postgres.Tasks;
 
 /// <summary>The retry schedule: exponential from <see cref="PostgresTaskQueueOptions.BackoffBase"/>, capped, with
 /// "equal jitter" (half fixed, half random) so that retries of one failed batch spread out.</summary>
-public static class TaskBackoff
+internal static class TaskBackoff
 {
     /// <summary>The delay before the next try after <paramref name="attempts"/> used attempts.</summary>
     /// <param name="attempts">Attempts used so far (1 after the first failure).</param>

@@ -5,7 +5,9 @@ namespace EmbeddingKit.Diagnostics;
 
 /// <summary>
 /// EmbeddingKit's one <see cref="ActivitySource"/> and one <see cref="Meter"/>, both named <c>EmbeddingKit</c>, and their
-/// instruments. Instrument names are stable (see docs/operations.md).
+/// instruments. Hosts subscribe by <see cref="Name"/> (OpenTelemetry's <c>AddMeter</c>/<c>AddSource</c>, or a
+/// <c>MeterListener</c>) and see the instruments by their names (see docs/operations.md); the instrument objects themselves
+/// are internal, so only the library records into them.
 /// </summary>
 public static class EmbeddingKitDiagnostics
 {
@@ -20,17 +22,17 @@ public static class EmbeddingKitDiagnostics
 
     /// <summary><c>embeddingkit.tasks.completed</c>: tasks done, tagged <c>model</c> and <c>outcome</c>
     /// (<c>embedded</c>, <c>unchanged</c>, <c>deleted</c>).</summary>
-    public static readonly Counter<long> TasksCompleted = Meter.CreateCounter<long>("embeddingkit.tasks.completed", "{task}", "Embedding tasks done.");
+    internal static readonly Counter<long> TasksCompleted = Meter.CreateCounter<long>("embeddingkit.tasks.completed", "{task}", "Embedding tasks done.");
 
     /// <summary><c>embeddingkit.tasks.failed</c>: task failures, tagged <c>model</c> and <c>kind</c>.</summary>
-    public static readonly Counter<long> TasksFailed = Meter.CreateCounter<long>("embeddingkit.tasks.failed", "{task}", "Embedding task failures.");
+    internal static readonly Counter<long> TasksFailed = Meter.CreateCounter<long>("embeddingkit.tasks.failed", "{task}", "Embedding task failures.");
 
     /// <summary><c>embeddingkit.batch.duration</c>: seconds to handle one claimed batch.</summary>
-    public static readonly Histogram<double> BatchDuration = Meter.CreateHistogram<double>("embeddingkit.batch.duration", "s", "Time to handle a claimed batch of tasks.");
+    internal static readonly Histogram<double> BatchDuration = Meter.CreateHistogram<double>("embeddingkit.batch.duration", "s", "Time to handle a claimed batch of tasks.");
 
     /// <summary><c>embeddingkit.provider.duration</c>: seconds per embedding generator call, tagged <c>model</c>.</summary>
-    public static readonly Histogram<double> ProviderDuration = Meter.CreateHistogram<double>("embeddingkit.provider.duration", "s", "Time per embedding generator call.");
+    internal static readonly Histogram<double> ProviderDuration = Meter.CreateHistogram<double>("embeddingkit.provider.duration", "s", "Time per embedding generator call.");
 
     /// <summary><c>embeddingkit.provider.inputs</c>: inputs sent to embedding generators, tagged <c>model</c>.</summary>
-    public static readonly Counter<long> ProviderInputs = Meter.CreateCounter<long>("embeddingkit.provider.inputs", "{input}", "Inputs sent to embedding generators.");
+    internal static readonly Counter<long> ProviderInputs = Meter.CreateCounter<long>("embeddingkit.provider.inputs", "{input}", "Inputs sent to embedding generators.");
 }

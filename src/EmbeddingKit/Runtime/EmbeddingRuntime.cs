@@ -75,7 +75,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     }
 
     /// <summary>The same as <see cref="HandleAsync"/>: embeds and stores what a fetched batch asks for.</summary>
-    public ValueTask<TaskBatchOutcome> GenerateAndStoreEmbeddingAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) =>
+    internal ValueTask<TaskBatchOutcome> GenerateAndStoreEmbeddingAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) =>
         HandleAsync(tasks, cancellationToken);
 
     /// <inheritdoc />

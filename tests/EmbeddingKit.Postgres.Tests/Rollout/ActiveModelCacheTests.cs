@@ -4,6 +4,7 @@ using EmbeddingKit.Postgres.Storage;
 using EmbeddingKit.Postgres.Tasks;
 using EmbeddingKit.Tasks;
 using EmbeddingKit.TestInfrastructure.Postgres;
+using EmbeddingKit.TestInfrastructure.Time;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 
@@ -149,6 +150,34 @@ public sealed class ActiveModelCacheTests(PostgresServer server) : SchemaTest(se
         Assert.False(cache.IsListening);
         Assert.Equal("model-b", within.Active!.Model);
         Assert.Equal("model-c", after.Active!.Model);
+    }
+
+    [Fact]
+    public async Task GetAsync_ListeningConnectionDropped_ReconnectsAfterTheDelayOnTheCacheClock()
+    {
+        var time = new TimerCountingTimeProvider();
+        var application = "cache-" + Guid.NewGuid().ToString("N")[..8];
+        var builder = new NpgsqlDataSourceBuilder(await Server.GetConnectionStringAsync(Ct));
+        builder.ConnectionStringBuilder.ApplicationName = application;
+        builder.UseVector();
+        await using var dataSource = builder.Build();
+        var table = new EmbeddingTable(Schema, 4);
+        var rollout = new EmbeddingRollout(dataSource, Schema, new PgvectorEmbeddingStorage(dataSource, _ => table), new PostgresEmbeddingTaskQueue(dataSource, Schema));
+        await using var cache = new ActiveModelCache(rollout.SearchModels, new ActiveModelCacheOptions { MaxAge = TimeSpan.FromHours(1) }, time);
+        await WaitUntilListeningAsync(cache);
+
+        await using (var kill = DataSource.CreateCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'"))
+        {
+            kill.Parameters.Add(new NpgsqlParameter<string> { TypedValue = application });
+            Assert.Equal(1L, (long)(await kill.ExecuteScalarAsync(Ct))!);
+        }
+
+        // The reconnect waits 500 ms on the cache's clock: nothing reconnects until it is advanced.
+        Assert.True(await time.WaitForTimersAsync(1, WaitLimit, Ct), "the reconnect delay started");
+        Assert.False(cache.IsListening);
+        time.Advance(TimeSpan.FromMilliseconds(500));
+        await WaitUntilListeningAsync(cache);
+        Assert.Equal("model-b", (await cache.GetAsync(Type, cancellationToken: Ct)).Active!.Model);
     }
 
     [Fact]

@@ -1,0 +1,153 @@
+using EmbeddingKit.Hosting;
+using EmbeddingKit.Tasks;
+using EmbeddingKit.TestInfrastructure.Time;
+using Microsoft.Extensions.Options;
+
+namespace EmbeddingKit.Hosting.Tests;
+
+/// <summary>The worker's backoff after failing iterations, on a hand-written queue and a fake clock: the waits are
+/// advanced, never slept, and read from when the queue was asked again.</summary>
+public sealed class EmbeddingWorkerBackoffTests
+{
+    private const string Model = "model-a";
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Worker_IterationsThrow_BacksOffDoublingToTheCapAndStartsOverAfterASuccess()
+    {
+        var time = new TimerCountingTimeProvider();
+        var queue = new ScriptedQueue(time, [Step.Throw, Step.Throw, Step.Throw, Step.Throw, Step.Empty, Step.Throw], Step.Empty);
+        var worker = CreateWorker(queue, time);
+
+        await worker.StartAsync(Ct);
+        // Each wait (a backoff, or the poll interval once idle) is one timer; advance past each once it exists.
+        foreach (var (timers, wait) in new[] { (1, 1), (2, 2), (3, 4), (4, 4), (5, 60), (6, 1) })
+        {
+            Assert.True(await time.WaitForTimersAsync(timers, WaitLimit, Ct), $"wait {timers} started");
+            time.Advance(TimeSpan.FromSeconds(wait));
+        }
+
+        Assert.True(await time.WaitForTimersAsync(7, WaitLimit, Ct), "idle again");
+        await worker.StopAsync(Ct);
+
+        // 1 s doubling to the 4 s cap; after the idle iteration (then the 60 s poll), 1 s again.
+        Assert.Equal(new double[] { 0, 1, 3, 7, 11, 71, 72 }, queue.FetchedAt());
+        Assert.Equal(5, worker.Progress.IterationErrors);
+        Assert.Equal(0, worker.Progress.Claimed);
+    }
+
+    [Fact]
+    public async Task Worker_EveryTaskOfBatchesFails_BacksOffWithoutCountingIterationErrors()
+    {
+        var time = new TimerCountingTimeProvider();
+        var queue = new ScriptedQueue(time, [Step.ClaimOne, Step.ClaimOne, Step.ClaimOne], Step.Empty);
+        var worker = CreateWorker(queue, time);
+
+        await worker.StartAsync(Ct);
+        // A claimed batch also starts its lease heartbeat (a periodic timer): two timers per failing batch.
+        foreach (var (timers, wait) in new[] { (2, 1), (4, 2), (6, 4) })
+        {
+            Assert.True(await time.WaitForTimersAsync(timers, WaitLimit, Ct), $"backoff after batch {timers / 2} started");
+            time.Advance(TimeSpan.FromSeconds(wait));
+        }
+
+        Assert.True(await time.WaitForTimersAsync(7, WaitLimit, Ct), "idle");
+        await worker.StopAsync(Ct);
+
+        Assert.Equal(new double[] { 0, 1, 3, 7 }, queue.FetchedAt());
+        Assert.Equal(3, worker.Progress.Claimed);
+        Assert.Equal(3, worker.Progress.Failed);
+        Assert.Equal(0, worker.Progress.IterationErrors);
+    }
+
+    [Fact]
+    public void Validate_MaxFailureBackoffOverADay_Throws()
+    {
+        var options = new EmbeddingWorkerOptions { MaxFailureBackoff = TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1) };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+
+        Assert.Equal(nameof(EmbeddingWorkerOptions.MaxFailureBackoff), error.ParamName);
+    }
+
+    private static EmbeddingWorker CreateWorker(ScriptedQueue queue, TimeProvider time) => new(
+        queue,
+        new FailingHandler(),
+        Options.Create(new EmbeddingWorkerOptions
+        {
+            Concurrency = 1,
+            BatchSize = 1,
+            PollInterval = TimeSpan.FromSeconds(60),
+            FailureBackoff = TimeSpan.FromSeconds(1),
+            MaxFailureBackoff = TimeSpan.FromSeconds(4),
+            StatsInterval = TimeSpan.Zero,
+        }),
+        timeProvider: time);
+
+    private enum Step
+    {
+        Empty,
+        Throw,
+        ClaimOne,
+    }
+
+    /// <summary>Fails every task it is given, as a provider that is down would.</summary>
+    private sealed class FailingHandler : IEmbeddingTaskHandler
+    {
+        public IReadOnlyCollection<string> Models { get; } = [Model];
+
+        public ValueTask<TaskBatchOutcome> HandleAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(new TaskBatchOutcome([], [.. tasks.Select(t => new TaskFailure(t, TaskFailureKind.Retryable, "provider down"))]));
+    }
+
+    /// <summary>Answers each fetch with the next step of a script (then the last one forever) and records when, on the
+    /// fake clock, it was asked.</summary>
+    private sealed class ScriptedQueue(TimeProvider time, Step[] script, Step then) : IEmbeddingTaskQueue
+    {
+        private readonly DateTimeOffset _start = time.GetUtcNow();
+        private readonly List<double> _fetchedAt = [];
+        private long _nextId;
+
+        public double[] FetchedAt()
+        {
+            lock (_fetchedAt)
+            {
+                return [.. _fetchedAt];
+            }
+        }
+
+        public ValueTask<IReadOnlyList<EmbeddingTask>> FetchReadyAsync(FetchRequest request, CancellationToken cancellationToken = default)
+        {
+            int index;
+            lock (_fetchedAt)
+            {
+                index = _fetchedAt.Count;
+                _fetchedAt.Add((time.GetUtcNow() - _start).TotalSeconds);
+            }
+
+            return (index < script.Length ? script[index] : then) switch
+            {
+                Step.Throw => throw new InvalidOperationException("database down"),
+                Step.ClaimOne => ValueTask.FromResult<IReadOnlyList<EmbeddingTask>>(
+                [
+                    new EmbeddingTask { Id = Interlocked.Increment(ref _nextId), EntityType = "doc", EntityId = "1", Model = Model, Generation = 1, LeaseToken = Guid.NewGuid() },
+                ]),
+                _ => ValueTask.FromResult<IReadOnlyList<EmbeddingTask>>([]),
+            };
+        }
+
+        public ValueTask<FailResult> FailAsync(IReadOnlyList<TaskFailure> failures, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(new FailResult([.. failures.Select(f => f.Task.Id)], [], []));
+
+        public ValueTask<int> ReleaseAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) => ValueTask.FromResult(tasks.Count);
+
+        public ValueTask<int> EnqueueAsync(IReadOnlyList<EnqueueRequest> requests, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask<IReadOnlyList<long>> ExtendLeaseAsync(IReadOnlyList<EmbeddingTask> tasks, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<CompleteResult> CompleteAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    }
+}
