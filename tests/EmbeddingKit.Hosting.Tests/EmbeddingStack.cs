@@ -59,7 +59,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
     /// <summary>Gets the container everything above was resolved from.</summary>
     public required ServiceProvider Services { get; init; }
 
-    public static EmbeddingModel Model(FakeEmbeddingServer provider, string name, int dimensions) =>
+    public static EmbeddingModel Model(FakeEmbeddingServer provider, string name, int dimensions, EmbeddingKit.Chunking.TextChunker? chunker = null) =>
         new(name, dimensions, OpenAICompatibleEmbeddingGenerator.Create(new OpenAICompatibleEmbeddingOptions
         {
             BaseUrl = provider.BaseUrl,
@@ -70,7 +70,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
             BaseDelay = TimeSpan.FromMilliseconds(10),
             MaxDelay = TimeSpan.FromMilliseconds(50),
         }))
-        { BatchSize = 16 };
+        { BatchSize = 16, Chunker = chunker };
 
     public static async Task<EmbeddingStack> CreateAsync(PostgresServer server, Func<FakeEmbeddingServer, IEnumerable<EmbeddingModel>>? models = null, CancellationToken cancellationToken = default)
     {

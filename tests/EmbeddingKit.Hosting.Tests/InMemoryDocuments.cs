@@ -8,6 +8,9 @@ public sealed class InMemoryDocuments : IDocumentBuilder
 {
     public ConcurrentDictionary<string, string> Texts { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Results given as they are (the host's own chunks, say); they win over <see cref="Texts"/>.</summary>
+    public ConcurrentDictionary<string, DocumentResult> Results { get; } = new(StringComparer.Ordinal);
+
     private int _calls;
 
     public int Calls => Volatile.Read(ref _calls);
@@ -17,7 +20,7 @@ public sealed class InMemoryDocuments : IDocumentBuilder
         Interlocked.Increment(ref _calls);
         IReadOnlyDictionary<string, DocumentResult> result = entityIds.ToDictionary(
             id => id,
-            id => Texts.TryGetValue(id, out var text) ? DocumentResult.Text(text) : DocumentResult.Gone,
+            id => Results.TryGetValue(id, out var result) ? result : Texts.TryGetValue(id, out var text) ? DocumentResult.Text(text) : DocumentResult.Gone,
             StringComparer.Ordinal);
         return ValueTask.FromResult(result);
     }

@@ -79,6 +79,9 @@ internal static class SearchCommand
                         vectorRank = h.VectorRank,
                         fallbackRank = h.FallbackRank,
                         lexicalRank = h.LexicalRank,
+                        chunk = h.Chunk,
+                        snippetStart = h.SnippetStart,
+                        snippetLength = h.SnippetLength,
                     }),
                 });
             }
@@ -118,6 +121,9 @@ internal static class SearchCommand
         var service = new EmbeddingSearchService(new QueryEmbedder(host.Registry), new PgvectorSearch(host.DataSource), host.Rollout.SearchModels, host.Storage)
         {
             ActiveModels = states,
+
+            // Vector hits bring their document's text in the search's own round trip.
+            DocumentTexts = new DocumentTextSource(host.Schema, DocumentStore.TableName),
         };
         var watch = Stopwatch.StartNew();
         var result = await service.SearchAsync(query, entityType, k, model, path, cancellationToken: cancellationToken);
@@ -127,7 +133,17 @@ internal static class SearchCommand
             await ThrowIfNoVectorsAsync(host, entityType, name, cancellationToken);
         }
 
-        var texts = result.Hits.Count == 0 ? [] : await host.Documents.GetTextsAsync(entityType, [.. result.Hits.Select(h => h.EntityId)], cancellationToken);
+        var texts = result.Hits.Where(h => h.Text is not null).GroupBy(h => h.EntityId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Text!, StringComparer.Ordinal);
+        var lacking = result.Hits.Where(h => h.Text is null).Select(h => h.EntityId).Distinct(StringComparer.Ordinal).ToList();
+        if (lacking.Count > 0)
+        {
+            // Fused, lexical and fallback hits: one more round trip for their texts.
+            foreach (var (id, text) in await host.Documents.GetTextsAsync(entityType, lacking, cancellationToken))
+            {
+                texts[id] = text;
+            }
+        }
+
         return new Answer(result, texts, elapsed);
     }
 
@@ -155,8 +171,7 @@ internal static class SearchCommand
         var rank = 0;
         foreach (var hit in answer.Result.Hits)
         {
-            var text = answer.Texts.GetValueOrDefault(hit.EntityId) ?? "";
-            text = text.ReplaceLineEndings(" ");
+            var text = Snippet(answer.Texts.GetValueOrDefault(hit.EntityId) ?? "", hit).ReplaceLineEndings(" ");
             if (text.Length > 90)
             {
                 text = string.Concat(text.AsSpan(0, 87), "...");
@@ -165,9 +180,16 @@ internal static class SearchCommand
             var ranks = hit.VectorRank is null && hit.LexicalRank is null && hit.FallbackRank is null
                 ? string.Empty
                 : string.Create(CultureInfo.InvariantCulture, $", vector {Rank(hit.VectorRank)} lexical {Rank(hit.LexicalRank)}{(hit.FallbackRank is { } f ? $" fallback #{f}" : string.Empty)}");
-            reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{indent}{++rank,2}. {hit.Score,6:0.000}  {hit.EntityId}  [{hit.Model ?? "lexical"}, {hit.Path}{ranks}]  {text}"));
+            reporter.Line(string.Create(CultureInfo.InvariantCulture, $"{indent}{++rank,2}. {hit.Score,6:0.000}  {hit.EntityId}{(hit.SnippetStart is null ? string.Empty : $" #{hit.Chunk}")}  [{hit.Model ?? "lexical"}, {hit.Path}{ranks}]  {text}"));
         }
     }
+
+    /// <summary>The part of the document the hit matched: its best chunk's span, or the document when it is not chunked
+    /// (or the span no longer fits the document, edited since).</summary>
+    public static string Snippet(string document, EmbeddingSearchHit hit) =>
+        hit.SnippetStart is { } start && hit.SnippetLength is { } length && start >= 0 && length >= 0 && start + length <= document.Length
+            ? document.Substring(start, length)
+            : document;
 
     private static string Rank(int? rank) => rank is { } r ? "#" + r.ToString(CultureInfo.InvariantCulture) : "-";
 

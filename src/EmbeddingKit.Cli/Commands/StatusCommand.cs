@@ -49,6 +49,7 @@ internal static class StatusCommand
                         vectors?.Dimensions,
                         activeModel?.Model == model,
                         count,
+                        vectors?.Chunks ?? 0,
                         total == 0 ? null : Math.Round(Math.Min(1, count / (double)total), 4),
                         new TaskCounts(queue.Ready, queue.Scheduled, queue.Running, queue.LeaseExpired, queue.Dead),
                         queue.Outstanding,
@@ -91,7 +92,7 @@ internal static class StatusCommand
                 var oldest = m.OldestPendingAgeSeconds is { } s ? $", oldest pending {s:N0} s" : "";
                 var paused = m.PausedUntil is { } p ? $", PAUSED until {p:u}: {m.PauseReason?.ReplaceLineEndings(" ")}" : "";
                 reporter.Line(string.Create(CultureInfo.InvariantCulture,
-                    $"  {m.Model}{(m.Active ? " (active)" : "")}: {m.Stored:N0} stored, coverage {coverage}; tasks ready {m.Tasks.Ready:N0}, scheduled {m.Tasks.Scheduled:N0}, running {m.Tasks.Running:N0}, lease expired {m.Tasks.LeaseExpired:N0}, dead {m.Tasks.Dead:N0}{oldest}{paused}"));
+                    $"  {m.Model}{(m.Active ? " (active)" : "")}: {m.Stored:N0} stored{(m.Chunks != m.Stored ? $" in {m.Chunks:N0} chunks" : "")}, coverage {coverage}; tasks ready {m.Tasks.Ready:N0}, scheduled {m.Tasks.Scheduled:N0}, running {m.Tasks.Running:N0}, lease expired {m.Tasks.LeaseExpired:N0}, dead {m.Tasks.Dead:N0}{oldest}{paused}"));
                 foreach (var e in m.LastErrors)
                 {
                     reporter.Line($"    dead {e.EntityId} after {e.Attempts} attempt(s) at {e.DiedAt:u}: {e.Error.ReplaceLineEndings(" ")}");
@@ -103,7 +104,7 @@ internal static class StatusCommand
     private sealed record EntityTypeStatus(string EntityType, long Documents, string? ActiveModel, string? PreviousModel, IReadOnlyList<ModelStatus> Models);
 
     private sealed record ModelStatus(
-        string Model, int? Dimensions, bool Active, long Stored, double? Coverage, TaskCounts Tasks, long Outstanding,
+        string Model, int? Dimensions, bool Active, long Stored, long Chunks, double? Coverage, TaskCounts Tasks, long Outstanding,
         double? OldestPendingAgeSeconds, DateTimeOffset? PausedUntil, string? PauseReason, SavedSearchSettings? SearchSettings, IReadOnlyList<DeadError> LastErrors);
 
     private sealed record TaskCounts(long Ready, long Scheduled, long Running, long LeaseExpired, long Dead);

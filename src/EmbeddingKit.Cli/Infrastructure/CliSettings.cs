@@ -24,6 +24,10 @@ internal sealed class CliSettings
         MaxConcurrency = parseResult.GetValue(CommonOptions.MaxConcurrency);
         QueryPrefix = Value(CommonOptions.QueryPrefix, "EMBEDDINGKIT_QUERY_PREFIX");
         DocumentPrefix = Value(CommonOptions.DocumentPrefix, "EMBEDDINGKIT_DOCUMENT_PREFIX");
+        ChunkTokens = parseResult.GetValue(CommonOptions.ChunkTokens)
+            ?? (int.TryParse(Environment.GetEnvironmentVariable("EMBEDDINGKIT_CHUNK_TOKENS"), out var t) ? t : null);
+        ChunkOverlap = parseResult.GetValue(CommonOptions.ChunkOverlap)
+            ?? (int.TryParse(Environment.GetEnvironmentVariable("EMBEDDINGKIT_CHUNK_OVERLAP"), out var o) ? o : null);
         Verbose = parseResult.GetValue(CommonOptions.Verbose);
         try
         {
@@ -60,6 +64,12 @@ internal sealed class CliSettings
 
     /// <summary>Gets the text put before every document (<c>--document-prefix</c>), if any.</summary>
     public string? DocumentPrefix { get; }
+
+    /// <summary>Gets the chunk size in tokens (<c>--chunk-tokens</c>; 0: no chunking), or null for the model's default.</summary>
+    public int? ChunkTokens { get; }
+
+    /// <summary>Gets the chunk overlap in tokens (<c>--chunk-overlap</c>), or null for the default.</summary>
+    public int? ChunkOverlap { get; }
 
     public bool Verbose { get; }
 

@@ -71,6 +71,18 @@ internal static class CommonOptions
         Recursive = true,
     };
 
+    public static readonly Option<int?> ChunkTokens = new("--chunk-tokens")
+    {
+        Description = "Chunk documents longer than this many tokens of the model's tokenizer into one vector per chunk (env EMBEDDINGKIT_CHUNK_TOKENS); 0 for one vector per document. Default: the model's input window for local models (WordPiece) and OpenAI's text-embedding models (cl100k); none for others.",
+        Recursive = true,
+    };
+
+    public static readonly Option<int?> ChunkOverlap = new("--chunk-overlap")
+    {
+        Description = $"Tokens each chunk repeats from the one before it (env EMBEDDINGKIT_CHUNK_OVERLAP). Default {EmbeddingKit.Chunking.TextChunkerDefaults.OverlapTokens}.",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Print one JSON document on stdout and nothing else there.",
@@ -84,7 +96,7 @@ internal static class CommonOptions
 
     public static void AddTo(RootCommand root)
     {
-        foreach (var option in new Option[] { Connection, Schema, Provider, BaseUrl, ApiKey, Model, Dimensions, MaxBatchSize, MaxConcurrency, QueryPrefix, DocumentPrefix, Verbose })
+        foreach (var option in new Option[] { Connection, Schema, Provider, BaseUrl, ApiKey, Model, Dimensions, MaxBatchSize, MaxConcurrency, QueryPrefix, DocumentPrefix, ChunkTokens, ChunkOverlap, Verbose })
         {
             root.Options.Add(option);
         }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EmbeddingKit.Chunking;
 using EmbeddingKit.Embedders;
 using EmbeddingKit.Onnx;
 using EmbeddingKit.OpenAI;
@@ -156,7 +157,7 @@ internal sealed class ModelSetup : IDisposable
             DocumentPrefix = settings.DocumentPrefix,
             QueryPrefix = settings.QueryPrefix,
         };
-        return new ModelSetup(Hashing, embedding, dimensions);
+        return new ModelSetup(Hashing, WithChunking(embedding, settings, () => Cl100kTokenCounter.Instance, window: null), dimensions);
     }
 
     private static ModelSetup CreateLocal(CliSettings settings)
@@ -190,7 +191,9 @@ internal sealed class ModelSetup : IDisposable
             throw new CliException($"model '{preset.Name}' has {embedding.Dimensions} dimensions, not {given}", 2);
         }
 
-        return new ModelSetup(Local, embedding, embedding.Dimensions);
+        // The window holds [CLS], [SEP] and the document prefix besides the chunk.
+        var window = preset.MaxTokens - 2 - (embedding.DocumentPrefix is null ? 0 : 16);
+        return new ModelSetup(Local, WithChunking(embedding, settings, preset.CreateTokenCounter, window), embedding.Dimensions);
     }
 
     private static ModelSetup CreateRemote(CliSettings settings, string provider, bool requireDimensions, int? probedDimensions)
@@ -264,6 +267,54 @@ internal sealed class ModelSetup : IDisposable
             QueryPrefix = settings.QueryPrefix,
             QueryOptions = preset?.CreateQueryOptions(),
         };
-        return new ModelSetup(provider, embedding, settings.Dimensions ?? probedDimensions);
+        // OpenAI's text-embedding models read 8,191 cl100k tokens; other providers' tokenizers are not known here, so their
+        // documents are chunked only when asked (with cl100k counts as the estimate).
+        var openAIWindow = model.StartsWith("text-embedding-", StringComparison.Ordinal) ? 8191 - (settings.DocumentPrefix is null ? 0 : 16) : (int?)null;
+        return new ModelSetup(provider, WithChunking(embedding, settings, () => Cl100kTokenCounter.Instance, openAIWindow), settings.Dimensions ?? probedDimensions);
+    }
+
+    /// <summary>The model with a chunker: of <c>--chunk-tokens</c> tokens when given (0: none), else of the model's window
+    /// when it has a known one (documents longer than the window are chunked, shorter ones stay one vector). The token
+    /// counter loads on first use.</summary>
+    private static EmbeddingModel WithChunking(EmbeddingModel model, CliSettings settings, Func<ITokenCounter> counter, int? window)
+    {
+        var tokens = settings.ChunkTokens ?? window;
+        if (tokens is null or 0)
+        {
+            return model;
+        }
+
+        var options = new TextChunkerOptions { MaxTokens = tokens.Value, OverlapTokens = settings.ChunkOverlap ?? Math.Min(TextChunkerDefaults.OverlapTokens, tokens.Value / 2) };
+        TextChunker chunker;
+        try
+        {
+            chunker = new TextChunker(new LazyTokenCounter(counter), options);
+        }
+        catch (EmbeddingConfigurationException e)
+        {
+            throw new CliException($"--chunk-tokens {options.MaxTokens} --chunk-overlap {options.OverlapTokens}: {CliSettings.OneLine(e)}", 2);
+        }
+
+        return new EmbeddingModel(model.Name, model.Dimensions, model.Generator)
+        {
+            DocumentPrefix = model.DocumentPrefix,
+            QueryPrefix = model.QueryPrefix,
+            DocumentOptions = model.DocumentOptions,
+            QueryOptions = model.QueryOptions,
+            MultimodalGenerator = model.MultimodalGenerator,
+            BatchSize = model.BatchSize,
+            MaxConcurrentBatches = model.MaxConcurrentBatches,
+            StorageTarget = model.StorageTarget,
+            WriteByDefault = model.WriteByDefault,
+            Chunker = chunker,
+        };
+    }
+
+    /// <summary>A token counter built on first use (a local model's vocabulary, cl100k's ranks).</summary>
+    private sealed class LazyTokenCounter(Func<ITokenCounter> create) : ITokenCounter
+    {
+        private readonly Lazy<ITokenCounter> _counter = new(create);
+
+        public int CountTokens(ReadOnlySpan<char> text) => _counter.Value.CountTokens(text);
     }
 }

@@ -7,8 +7,9 @@ namespace EmbeddingKit.Cli.Infrastructure;
 /// <summary>What the embedding tables of the schema hold (<c>embeddingkit_embeddings_{K}</c>): vectors per entity type and model.</summary>
 internal static class StoredVectors
 {
-    /// <summary>One (entity type, model) group of stored vectors.</summary>
-    public sealed record Group(string EntityType, string Model, int Dimensions, string Table, long Count);
+    /// <summary>One (entity type, model) group of stored vectors: <paramref name="Count"/> entities (coverage is by
+    /// entity) in <paramref name="Chunks"/> rows (an unchunked entity is one row).</summary>
+    public sealed record Group(string EntityType, string Model, int Dimensions, string Table, long Count, long Chunks);
 
     public static async Task<List<Group>> CountAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
     {
@@ -21,11 +22,11 @@ internal static class StoredVectors
         var groups = new List<Group>();
         foreach (var (qualified, dimensions) in tables)
         {
-            await using var command = dataSource.CreateCommand($"SELECT entity_type, model, count(*) FROM {qualified} GROUP BY entity_type, model ORDER BY 1, 2");
+            await using var command = dataSource.CreateCommand($"SELECT entity_type, model, count(*) FILTER (WHERE chunk = 0), count(*) FROM {qualified} GROUP BY entity_type, model ORDER BY 1, 2");
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                groups.Add(new Group(reader.GetString(0), reader.GetString(1), dimensions, qualified, reader.GetInt64(2)));
+                groups.Add(new Group(reader.GetString(0), reader.GetString(1), dimensions, qualified, reader.GetInt64(2), reader.GetInt64(3)));
             }
         }
 

@@ -18,4 +18,19 @@ public sealed record EmbeddingSearchHit(string EntityId, double Score, string? M
 
     /// <summary>Gets the hit's rank in the lexical list of a fused search, or null.</summary>
     public int? LexicalRank { get; init; }
+
+    /// <summary>Gets the number of the entity's chunk that matched best (0 for an entity that is not chunked, or a hit
+    /// only the lexical index found).</summary>
+    public int Chunk { get; init; }
+
+    /// <summary>Gets the offset of the best chunk's span in the entity's document: the snippet to show. Null when the
+    /// entity is not chunked or the hit has no chunk (show the document's start).</summary>
+    public int? SnippetStart { get; init; }
+
+    /// <summary>Gets the length of the snippet's span, or null.</summary>
+    public int? SnippetLength { get; init; }
+
+    /// <summary>Gets the entity's document text, read in the search's own round trip when the service has
+    /// <see cref="EmbeddingSearchService.DocumentTexts"/> (vector paths only); null otherwise.</summary>
+    public string? Text { get; init; }
 }

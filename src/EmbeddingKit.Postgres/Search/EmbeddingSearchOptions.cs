@@ -12,6 +12,10 @@ public sealed class EmbeddingSearchOptions
     /// 1 to 100,000. Default 1,000.</summary>
     public int UncoveredLimit { get; set; } = EmbeddingSearchDefaults.UncoveredLimit;
 
+    /// <summary>Gets or sets how vector searches rank an entity stored in several chunks. Default
+    /// <see cref="ChunkGrouping.BestChunk"/>. Fused (hybrid) lists always rank by the best chunk.</summary>
+    public ChunkGrouping Grouping { get; set; } = ChunkGrouping.BestChunk;
+
     /// <summary>Gets or sets whether the storage keeps the lexical index (a <c>tsvector</c> of each entity's text, written
     /// with its vector) that hybrid and lexical search and the fallback for entities not embedded yet use. Default true;
     /// false skips its writes (see the <c>pipeline</c> bench for what they cost) and makes hybrid and lexical search

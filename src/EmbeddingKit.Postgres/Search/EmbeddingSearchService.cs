@@ -41,6 +41,7 @@ public sealed class EmbeddingSearchService
 
     // The most entities lacking an active vector that are listed; the previous model then searches only them.
     private readonly int _uncoveredLimit;
+    private readonly ChunkGrouping _grouping;
 
     /// <summary>Creates the service.</summary>
     /// <param name="queries">Embeds queries (its registry knows the models).</param>
@@ -62,11 +63,16 @@ public sealed class EmbeddingSearchService
         _lexical = lexical;
         options?.Validate();
         _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
+        _grouping = options?.Grouping ?? ChunkGrouping.BestChunk;
     }
 
     /// <summary>Gets the cache of the active model, settings and coverage (reads them from the primary before every
     /// search when null).</summary>
     public ActiveModelCache? ActiveModels { get; init; }
+
+    /// <summary>Gets the host's documents table, from which vector searches return each hit's text in their own round trip
+    /// (<see cref="EmbeddingSearchHit.Text"/>), or null (the default) for none. Fused and lexical hits carry no text.</summary>
+    public DocumentTextSource? DocumentTexts { get; init; }
 
     /// <summary>Gets the search over a read replica that vector queries run on first, when given (see the remarks).</summary>
     public PgvectorSearch? ReadSearch { get; init; }
@@ -253,6 +259,9 @@ public sealed class EmbeddingSearchService
             VectorRank = hit.VectorRank,
             FallbackRank = hit.FallbackRank,
             LexicalRank = hit.LexicalRank,
+            Chunk = hit.Chunk,
+            SnippetStart = hit.ChunkStart,
+            SnippetLength = hit.ChunkLength,
         };
     }
 
@@ -304,10 +313,12 @@ public sealed class EmbeddingSearchService
             EfSearch = list.EfSearch,
             EntityType = entityType,
             EntityIds = entityIds,
+            Grouping = _grouping,
+            Texts = DocumentTexts,
         };
         var result = await SearchOnReplicaFirstAsync(list.Table, list.Model, list.Query, options, cancellationToken).ConfigureAwait(false);
         var pathName = PathName(result.Path);
-        return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName))];
+        return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName) { Chunk = h.Chunk, SnippetStart = h.ChunkStart, SnippetLength = h.ChunkLength, Text = h.Text })];
     }
 
     private async ValueTask<SearchModelState> ReadStateAsync(string entityType, string? defaultModel, CancellationToken cancellationToken) => ActiveModels is { } cache

@@ -7,4 +7,16 @@ namespace EmbeddingKit.Postgres.Search;
 /// <param name="VectorRank">The rank in the first vector list (the active model).</param>
 /// <param name="FallbackRank">The rank in the second vector list (the fallback model).</param>
 /// <param name="LexicalRank">The rank in the lexical list.</param>
-public sealed record HybridSearchHit(string EntityType, string EntityId, double Score, int? VectorRank, int? FallbackRank, int? LexicalRank);
+public sealed record HybridSearchHit(string EntityType, string EntityId, double Score, int? VectorRank, int? FallbackRank, int? LexicalRank)
+{
+    /// <summary>Gets the number of the entity's best chunk in the first vector list that found it (0 for an entity that
+    /// is not chunked, or one only the lexical list found).</summary>
+    public int Chunk { get; init; }
+
+    /// <summary>Gets the offset of that chunk's span in the document (the snippet), or null (not chunked, or found by
+    /// the lexical list alone).</summary>
+    public int? ChunkStart { get; init; }
+
+    /// <summary>Gets the length of that chunk's span, or null.</summary>
+    public int? ChunkLength { get; init; }
+}

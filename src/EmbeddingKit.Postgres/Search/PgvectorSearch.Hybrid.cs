@@ -11,6 +11,9 @@ namespace EmbeddingKit.Postgres.Search;
 /// <content>Fused search: ranked vector lists and the lexical list fused by reciprocal rank fusion in one statement.</content>
 public sealed partial class PgvectorSearch
 {
+    // Chunks an HNSW or exact list fetches per entity it ranks (grouped by entity, best chunk).
+    private const int ChunkRows = VectorSearchDefaults.ChunkOversample;
+
     private readonly ConcurrentDictionary<string, string> _fusedStatements = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -96,7 +99,12 @@ public sealed partial class PgvectorSearch
                     reader.GetString(0), reader.GetString(1), reader.GetDouble(2),
                     reader.IsDBNull(3) ? null : (int)reader.GetInt64(3),
                     reader.IsDBNull(4) ? null : (int)reader.GetInt64(4),
-                    reader.IsDBNull(5) ? null : (int)reader.GetInt64(5)));
+                    reader.IsDBNull(5) ? null : (int)reader.GetInt64(5))
+                {
+                    Chunk = reader.IsDBNull(6) ? 0 : reader.GetInt32(6),
+                    ChunkStart = reader.IsDBNull(7) ? null : reader.GetInt32(7),
+                    ChunkLength = reader.IsDBNull(8) ? null : reader.GetInt32(8),
+                });
             }
 
             return hits;
@@ -156,7 +164,7 @@ public sealed partial class PgvectorSearch
         foreach (var list in vectors.Where(l => l.Path != SearchPath.Exact))
         {
             var depth = options.Settings.VectorDepth;
-            rows = Math.Max(rows, list.Path == SearchPath.TwoStage ? Math.Min(depth * list.Oversample, VectorSearchDefaults.MaxCandidates) : depth);
+            rows = Math.Max(rows, list.Path == SearchPath.TwoStage ? Math.Min(depth * list.Oversample, VectorSearchDefaults.MaxCandidates) : depth * ChunkRows);
             efSearch = Math.Max(efSearch, list.EfSearch);
         }
 
@@ -251,31 +259,37 @@ public sealed partial class PgvectorSearch
             {
                 // As in two-stage vector search: Hamming candidates from the partial BQ index, rescored in fp16.
                 SearchPath.TwoStage => $"""
-                    SELECT c.entity_type, c.entity_id, c.distance FROM (
-                        SELECT t.entity_type, t.entity_id, {distance} AS distance FROM {table.QualifiedName} t
-                        WHERE {filter}
-                        ORDER BY {table.BinaryQuantizedExpression.Replace("embedding", "t.embedding", StringComparison.Ordinal)} <~> binary_quantize({q})::bit({table.Dimensions.ToString(CultureInfo.InvariantCulture)})
-                        LIMIT {candidates}
-                    ) c ORDER BY c.distance LIMIT {depth}
+                    SELECT t.entity_type, t.entity_id, t.chunk, t.chunk_start, t.chunk_length, {distance} AS distance FROM {table.QualifiedName} t
+                    WHERE {filter}
+                    ORDER BY {table.BinaryQuantizedExpression.Replace("embedding", "t.embedding", StringComparison.Ordinal)} <~> binary_quantize({q})::bit({table.Dimensions.ToString(CultureInfo.InvariantCulture)})
+                    LIMIT {candidates}
                     """,
                 SearchPath.Exact => $"""
-                    SELECT t.entity_type, t.entity_id, ({distance}) + 0 AS distance FROM {table.QualifiedName} t
-                    WHERE {filter} ORDER BY 3 LIMIT {depth}
+                    SELECT t.entity_type, t.entity_id, t.chunk, t.chunk_start, t.chunk_length, ({distance}) + 0 AS distance FROM {table.QualifiedName} t
+                    WHERE {filter} ORDER BY 6 LIMIT {depth} * {ChunkRows}
                     """,
                 _ => $"""
-                    SELECT t.entity_type, t.entity_id, {distance} AS distance FROM {table.QualifiedName} t
-                    WHERE {filter} ORDER BY distance LIMIT {depth}
+                    SELECT t.entity_type, t.entity_id, t.chunk, t.chunk_start, t.chunk_length, {distance} AS distance FROM {table.QualifiedName} t
+                    WHERE {filter} ORDER BY distance LIMIT {depth} * {ChunkRows}
                     """,
             };
             var side = i.ToString(CultureInfo.InvariantCulture);
+            // The list's chunks grouped by entity (its best chunk), then ranked: a list ranks entities, not chunks.
             ctes.Add($"""
                 v{side} AS MATERIALIZED (
-                    SELECT n.entity_type, n.entity_id, row_number() OVER (ORDER BY n.distance, n.entity_id) AS rank FROM (
-                        {nearest}
-                    ) n
+                    SELECT e.entity_type, e.entity_id, e.chunk, e.chunk_start, e.chunk_length, row_number() OVER (ORDER BY e.distance, e.entity_id) AS rank FROM (
+                        SELECT g.* FROM (
+                            SELECT n.*, row_number() OVER (PARTITION BY n.entity_type, n.entity_id ORDER BY n.distance, n.chunk) AS best FROM (
+                                {nearest}
+                            ) n
+                        ) g
+                        WHERE g.best = 1
+                        ORDER BY g.distance, g.entity_id
+                        LIMIT {depth}
+                    ) e
                 )
                 """);
-            lists.Add($"SELECT entity_type, entity_id, rank, {side} AS side, {weight}::float8 AS weight FROM v{side}");
+            lists.Add($"SELECT entity_type, entity_id, rank, {side} AS side, {weight}::float8 AS weight, chunk, chunk_start, chunk_length FROM v{side}");
         }
 
         if (lexical is not null)
@@ -317,7 +331,7 @@ public sealed partial class PgvectorSearch
                     ) m
                 )
                 """);
-            lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight FROM lx");
+            lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight, NULL::int AS chunk, NULL::int AS chunk_start, NULL::int AS chunk_length FROM lx");
         }
 
         return $"""
@@ -325,7 +339,10 @@ public sealed partial class PgvectorSearch
             SELECT f.entity_type, f.entity_id, sum(f.weight / ($2 + f.rank))::float8 AS score,
                    min(f.rank) FILTER (WHERE f.side = 0) AS vector_rank,
                    min(f.rank) FILTER (WHERE f.side = 1) AS fallback_rank,
-                   min(f.rank) FILTER (WHERE f.side = 2) AS lexical_rank
+                   min(f.rank) FILTER (WHERE f.side = 2) AS lexical_rank,
+                   (array_agg(f.chunk ORDER BY f.side) FILTER (WHERE f.side < 2))[1] AS chunk,
+                   (array_agg(f.chunk_start ORDER BY f.side) FILTER (WHERE f.side < 2))[1] AS chunk_start,
+                   (array_agg(f.chunk_length ORDER BY f.side) FILTER (WHERE f.side < 2))[1] AS chunk_length
             FROM ({string.Join("\nUNION ALL\n", lists)}) f
             GROUP BY f.entity_type, f.entity_id
             ORDER BY score DESC, f.entity_id

@@ -24,7 +24,7 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed partial class PgvectorSearch
 {
     private readonly NpgsqlDataSource _dataSource;
-    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count), string> _statements = new();
+    private readonly ConcurrentDictionary<(EmbeddingTable Table, string Model, SearchPath Path, bool ByType, bool ByIds, bool Count, ChunkGrouping Grouping, DocumentTextSource? Texts), string> _statements = new();
 
     /// <summary>Creates the search.</summary>
     /// <param name="dataSource">The database, built with <c>UseVector()</c> from the Pgvector package.</param>
@@ -54,7 +54,13 @@ public sealed partial class PgvectorSearch
             hits.Clear();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                hits.Add(new VectorSearchHit(reader.GetString(0), reader.GetString(1), reader.GetDouble(2)));
+                hits.Add(new VectorSearchHit(reader.GetString(0), reader.GetString(1), reader.GetDouble(2))
+                {
+                    Chunk = reader.GetInt32(3),
+                    ChunkStart = reader.IsDBNull(4) ? null : reader.GetInt32(4),
+                    ChunkLength = reader.IsDBNull(5) ? null : reader.GetInt32(5),
+                    Text = options.Texts is null || reader.IsDBNull(6) ? null : reader.GetString(6),
+                });
             }
 
             return hits.Count;
@@ -194,10 +200,7 @@ public sealed partial class PgvectorSearch
         var command = new NpgsqlBatchCommand(explain ? "EXPLAIN " + sql : sql);
         command.Parameters.Add(new NpgsqlParameter<HalfVector> { TypedValue = new HalfVector(query), DataTypeName = "halfvec" });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.K });
-        if (path == SearchPath.TwoStage)
-        {
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.IndexRows });
-        }
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = path == SearchPath.Exact ? options.K * options.ChunkOversample : options.IndexRows });
 
         AddFilterParameters(command.Parameters, options);
         batch.BatchCommands.Add(command);
@@ -274,7 +277,7 @@ public sealed partial class PgvectorSearch
             return settings;
         }
 
-        var rows = path == SearchPath.TwoStage ? options.IndexRows : options.K;
+        var rows = options.IndexRows;
         var efSearch = Math.Min(Math.Max(rows, options.EfSearch), VectorSearchDefaults.MaxEfSearch);
         settings.Add(string.Create(CultureInfo.InvariantCulture, $"SET LOCAL hnsw.ef_search = {efSearch}"));
         if (options.EntityType is not null || options.EntityIds is not null || rows > efSearch)
@@ -307,11 +310,11 @@ public sealed partial class PgvectorSearch
     internal int CachedStatements => _statements.Count;
 
     private string StatementFor(EmbeddingTable table, string model, VectorSearchOptions options, SearchPath path) => _statements.GetOrAdd(
-        (table, model, path, options.EntityType is not null, options.EntityIds is not null, false),
-        static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds));
+        (table, model, path, options.EntityType is not null, options.EntityIds is not null, false, options.Grouping, options.Texts),
+        static key => BuildSql(key.Table, key.Model, key.Path, key.ByType, key.ByIds, key.Grouping, key.Texts));
 
     private string CountStatementFor(EmbeddingTable table, string model, VectorSearchOptions options) => _statements.GetOrAdd(
-        (table, model, SearchPath.Exact, options.EntityType is not null, options.EntityIds is not null, true),
+        (table, model, SearchPath.Exact, options.EntityType is not null, options.EntityIds is not null, true, ChunkGrouping.BestChunk, null),
         static key => BuildCountSql(key.Table, key.Model, key.ByType, key.ByIds));
 
     // Parameters: $1 the table's qualified name, $2 rows the index must yield, $3 the most rows to score exactly, then
@@ -344,48 +347,70 @@ public sealed partial class PgvectorSearch
         return filter.ToString();
     }
 
-    // Parameters: $1 query, $2 k, then $3 candidates (two-stage only), then entity type, then entity ids.
-    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds)
+    // Parameters: $1 query, $2 k (entities), $3 rows from the index (two-stage candidates, or chunks), then entity type,
+    // then entity ids.
+    private static string BuildSql(EmbeddingTable table, string model, SearchPath path, bool byType, bool byIds, ChunkGrouping grouping, DocumentTextSource? texts)
     {
-        var filter = Filter(model, byType, byIds, path == SearchPath.TwoStage ? 4 : 3);
+        var filter = Filter(model, byType, byIds, 4);
 
         var q = "$1::" + table.VectorType;
         var distance = $"embedding {table.DistanceOperator} {q}";
         var score = table.OperatorClass == HalfvecOperatorClass.Cosine ? "(1 - distance)::float8" : "(-distance)::float8";
         var dims = table.Dimensions.ToString(CultureInfo.InvariantCulture);
-        return path switch
+        var rows = path switch
         {
             // The first stage repeats the index expression exactly, so the planner can use the partial BQ index;
             // MATERIALIZED keeps its LIMIT (and the relaxed order of an iterative scan) apart from the rescoring. The
             // fp16 distance is computed as each candidate leaves the index scan, so the candidates' vectors are never
             // copied into the CTE (12% faster at 640 candidates of 768 dimensions than materializing them).
             SearchPath.TwoStage => $"""
-                WITH candidates AS MATERIALIZED (
-                    SELECT entity_type, entity_id, {distance} AS distance FROM {table.QualifiedName}
-                    WHERE {filter}
-                    ORDER BY {table.BinaryQuantizedExpression} <~> binary_quantize({q})::bit({dims})
-                    LIMIT $3
-                )
-                SELECT entity_type, entity_id, {score} FROM candidates
-                ORDER BY distance
-                LIMIT $2
+                SELECT entity_type, entity_id, chunk, chunk_start, chunk_length, {distance} AS distance FROM {table.QualifiedName}
+                WHERE {filter}
+                ORDER BY {table.BinaryQuantizedExpression} <~> binary_quantize({q})::bit({dims})
+                LIMIT $3
                 """,
 
-            // MATERIALIZED, then sorted again: an iterative scan in relaxed order may return rows slightly out of order.
             // Exact search orders by (distance) + 0, an expression no vector index matches, so it needs no planner
             // setting (which would outlive the search in a caller's transaction) and the filter may still use the
             // primary key.
             _ => $"""
-                WITH nearest AS MATERIALIZED (
-                    SELECT entity_type, entity_id, {(path == SearchPath.Exact ? $"({distance}) + 0" : distance)} AS distance FROM {table.QualifiedName}
-                    WHERE {filter}
-                    ORDER BY distance
-                    LIMIT $2
-                )
-                SELECT entity_type, entity_id, {score} FROM nearest
+                SELECT entity_type, entity_id, chunk, chunk_start, chunk_length, {(path == SearchPath.Exact ? $"({distance}) + 0" : distance)} AS distance FROM {table.QualifiedName}
+                WHERE {filter}
                 ORDER BY distance
+                LIMIT $3
                 """,
         };
+
+        // The index yields chunks (MATERIALIZED keeps its LIMIT, and the relaxed order of an iterative scan, apart);
+        // they are grouped by entity over those few rows only, so the index scan stays as it was.
+        return $"""
+            WITH nearest AS MATERIALIZED (
+                {rows}
+            )
+            {Grouped("nearest", grouping, score, "$2", texts)}
+            """;
+    }
+
+    /// <summary>Entities from the chunk rows of <paramref name="source"/> (entity_type, entity_id, chunk, chunk_start,
+    /// chunk_length, distance): each entity's best chunk with the entity's distance by <paramref name="grouping"/>, nearest
+    /// first, at most <paramref name="limit"/>; columns entity_type, entity_id, <paramref name="score"/> (over
+    /// <c>distance</c>), chunk, chunk_start, chunk_length, and the document's text when <paramref name="texts"/> is given
+    /// (joined to the few entities only).</summary>
+    private static string Grouped(string source, ChunkGrouping grouping, string score, string limit, DocumentTextSource? texts = null)
+    {
+        var entityDistance = grouping == ChunkGrouping.MeanOfTopTwo ? "(g.distance + coalesce(g.second, g.distance)) / 2" : "g.distance";
+        return $"""
+            SELECT e.entity_type, e.entity_id, {score.Replace("distance", "e.distance", StringComparison.Ordinal)}, e.chunk, e.chunk_start, e.chunk_length{(texts is null ? string.Empty : ", " + texts.Column)} FROM (
+                SELECT g.entity_type, g.entity_id, g.chunk, g.chunk_start, g.chunk_length, {entityDistance} AS distance FROM (
+                    SELECT s.*, row_number() OVER w AS best, lead(s.distance) OVER w AS second FROM {source} s
+                    WINDOW w AS (PARTITION BY s.entity_type, s.entity_id ORDER BY s.distance, s.chunk)
+                ) g
+                WHERE g.best = 1
+            ) e
+            {texts?.Join("e")}
+            ORDER BY e.distance, e.entity_id
+            LIMIT {limit}
+            """;
     }
 
     // What the filter count found, when it ran in the search's round trip.

@@ -33,6 +33,14 @@ public static class VectorSearchDefaults
     /// number of rows it needs from the index.</summary>
     public const int EfSearch = 40;
 
+    /// <summary>The chunks an HNSW or exact search fetches per result before grouping them by entity: 4 (so k = 10 reads
+    /// 40 rows, the default <c>ef_search</c>: an unchunked table costs the same as before). Two-stage search groups its
+    /// first-stage candidates (<see cref="Oversample"/> per result) instead.</summary>
+    public const int ChunkOversample = 4;
+
+    /// <summary>The most chunks per result: 50.</summary>
+    public const int MaxChunkOversample = 50;
+
     /// <summary>The largest <c>hnsw.ef_search</c> pgvector accepts: 1,000. Beyond it, searches that need more rows
     /// from the index turn on iterative scans.</summary>
     public const int MaxEfSearch = 1000;

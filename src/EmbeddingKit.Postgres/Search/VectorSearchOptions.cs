@@ -26,8 +26,21 @@ public sealed class VectorSearchOptions
     /// index scans (<c>hnsw.iterative_scan = relaxed_order</c>) so that the filter does not starve the result.</summary>
     public IReadOnlyCollection<string>? EntityIds { get; init; }
 
-    /// <summary>Gets the number of rows the index must yield: <c>K × Oversample</c> for two-stage, otherwise <c>K</c>.</summary>
-    public int IndexRows => Path == SearchPath.TwoStage ? K * Oversample : K;
+    /// <summary>Gets the chunks an HNSW or exact search fetches per result before grouping them by entity, 1 to
+    /// <see cref="VectorSearchDefaults.MaxChunkOversample"/>. Default <see cref="VectorSearchDefaults.ChunkOversample"/>.
+    /// Raise it when documents have many chunks that match together and fewer than <see cref="K"/> entities come back.</summary>
+    public int ChunkOversample { get; init; } = VectorSearchDefaults.ChunkOversample;
+
+    /// <summary>Gets the host's documents table, to return each hit's text in the same round trip
+    /// (<see cref="VectorSearchHit.Text"/>), or null (the default) for none.</summary>
+    public DocumentTextSource? Texts { get; init; }
+
+    /// <summary>Gets how an entity's chunks make its score. Default <see cref="ChunkGrouping.BestChunk"/>.</summary>
+    public ChunkGrouping Grouping { get; init; } = ChunkGrouping.BestChunk;
+
+    /// <summary>Gets the number of rows the index must yield: <c>K × Oversample</c> for two-stage, otherwise
+    /// <c>K × ChunkOversample</c> (chunks, grouped by entity into at most <c>K</c> results).</summary>
+    public int IndexRows => Path == SearchPath.TwoStage ? K * Oversample : K * ChunkOversample;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a setting is out of range.</summary>
     public void Validate()
@@ -36,6 +49,13 @@ public sealed class VectorSearchOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(K, VectorSearchDefaults.MaxK, nameof(K));
         ArgumentOutOfRangeException.ThrowIfLessThan(Oversample, 1, nameof(Oversample));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Oversample, VectorSearchDefaults.MaxOversample, nameof(Oversample));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkOversample, 1, nameof(ChunkOversample));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ChunkOversample, VectorSearchDefaults.MaxChunkOversample, nameof(ChunkOversample));
+        if (!Enum.IsDefined(Grouping))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Grouping), Grouping, "Not a chunk grouping.");
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(EfSearch, 1, nameof(EfSearch));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(EfSearch, VectorSearchDefaults.MaxEfSearch, nameof(EfSearch));
         if (Path is not (SearchPath.TwoStage or SearchPath.Hnsw or SearchPath.Exact))
@@ -45,7 +65,7 @@ public sealed class VectorSearchOptions
 
         if (IndexRows > VectorSearchDefaults.MaxCandidates)
         {
-            throw new ArgumentOutOfRangeException(nameof(Oversample), IndexRows, $"K × Oversample must be at most {VectorSearchDefaults.MaxCandidates}.");
+            throw new ArgumentOutOfRangeException(nameof(Oversample), IndexRows, $"K × Oversample (two-stage) or K × ChunkOversample must be at most {VectorSearchDefaults.MaxCandidates}.");
         }
     }
 }

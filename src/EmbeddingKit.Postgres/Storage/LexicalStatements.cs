@@ -48,10 +48,12 @@ internal sealed class LexicalStatements
         """;
 
     /// <summary>Wraps a vector upsert (<paramref name="vectorInsert"/>, which must return entity_type, entity_id and
-    /// generation of the rows it wrote) so that the documents of the rows written are upserted in the same statement;
-    /// <paramref name="documents"/> is a source of entity_type, entity_id, body and title. Returns the rows written.</summary>
-    public string UpsertWithVectors(string vectorInsert, string documents) => $"""
-        WITH written AS (
+    /// generation of the rows it wrote, after the common table expressions <paramref name="ctes"/> it reads) so that the
+    /// documents of the rows written are upserted in the same statement; <paramref name="documents"/> is a source of
+    /// entity_type, entity_id, body and title. Returns the rows written.</summary>
+    public string UpsertWithVectors(string ctes, string vectorInsert, string documents) => $"""
+        WITH {ctes},
+        written AS (
             {vectorInsert}
             RETURNING stored.entity_type, stored.entity_id, stored.generation
         ), documents AS (

@@ -114,13 +114,26 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model });
         command.Parameters.Add(Text([.. entityIds]));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var chunks = new Dictionary<string, (List<StoredChunk> Chunks, bool? HasLexical)>(entityIds.Count, StringComparer.Ordinal);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            states[reader.GetString(0)] = new StoredEmbeddingState(reader.GetFieldValue<byte[]>(1), reader.GetInt64(2))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                HasLexical = sql.Lexical is null ? null : reader.GetBoolean(3),
-            };
+                var id = reader.GetString(0);
+                if (!chunks.TryGetValue(id, out var entry))
+                {
+                    chunks[id] = entry = ([], sql.Lexical is null ? null : reader.GetBoolean(6));
+                }
+
+                entry.Chunks.Add(new StoredChunk(
+                    reader.GetInt32(3), reader.GetFieldValue<byte[]>(1), reader.GetInt64(2),
+                    reader.IsDBNull(4) ? null : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetInt32(5)));
+            }
+        }
+
+        foreach (var (id, (list, hasLexical)) in chunks)
+        {
+            states[id] = new StoredEmbeddingState(list[0].ContentHash, list.Min(c => c.Generation)) { HasLexical = hasLexical, Chunks = list };
         }
 
         return states;
@@ -137,7 +150,7 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
             return 0;
         }
 
-        var groups = new Dictionary<EmbeddingTable, Dictionary<EmbeddingTaskKey, EmbeddingRecord>>();
+        var groups = new Dictionary<EmbeddingTable, Dictionary<(EmbeddingTaskKey, int), EmbeddingRecord>>();
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i] ?? throw new ArgumentException($"Record {i} is null.", nameof(records));
@@ -149,9 +162,9 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
             }
 
             // ON CONFLICT cannot touch one row twice: keep the newest generation of a key (the last one on a tie).
-            if (!group.TryGetValue(record.Key, out var seen) || seen.Generation <= record.Generation)
+            if (!group.TryGetValue((record.Key, record.Chunk), out var seen) || seen.Generation <= record.Generation)
             {
-                group[record.Key] = record;
+                group[(record.Key, record.Chunk)] = record;
             }
         }
 
@@ -206,7 +219,8 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
     public ValueTask<int> DeleteAsync(IReadOnlyList<(EmbeddingTaskKey Key, long Generation)> keys, CancellationToken cancellationToken = default) =>
         ByKeyAsync(keys, static sql => sql.Delete, cancellationToken, deleteLexical: true);
 
-    /// <summary>Counts the vectors stored for a model and entity type (the numerator of a model's coverage).</summary>
+    /// <summary>Counts the entities with vectors stored for a model and entity type (the numerator of a model's coverage;
+    /// a chunked entity counts once).</summary>
     public async ValueTask<long> CountAsync(string entityType, string model, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entityType);
@@ -216,7 +230,7 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
-    /// <summary>Lists the entity ids stored for a model and entity type in ordinal order, one page at a time (keyset
+    /// <summary>Lists the entity ids (once each, however many chunks) stored for a model and entity type in ordinal order, one page at a time (keyset
     /// pagination: pass the last id of a page as <paramref name="after"/> to get the next).</summary>
     public async ValueTask<IReadOnlyList<string>> ListEntityIdsAsync(
         string entityType, string model, string? after = null, int limit = 1000, CancellationToken cancellationToken = default)
@@ -311,85 +325,6 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
         return affected;
     }
 
-    private async Task<int> UpsertUnnestAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, CancellationToken cancellationToken)
-    {
-        var count = records.Count;
-        var entityTypes = new string[count];
-        var entityIds = new string[count];
-        var models = new string[count];
-        var vectors = new HalfVector[count];
-        var hashes = new byte[count][];
-        var generations = new long[count];
-        var i = 0;
-        foreach (var record in records)
-        {
-            entityTypes[i] = record.Key.EntityType;
-            entityIds[i] = record.Key.EntityId;
-            models[i] = record.Key.Model;
-            vectors[i] = new HalfVector(record.Vector);
-            hashes[i] = record.ContentHash;
-            generations[i] = record.Generation;
-            i++;
-        }
-
-        var sql = StatementsFor(table);
-        await using var command = new NpgsqlCommand(sql.Lexical is null ? sql.UpsertUnnest : sql.UpsertUnnestWithLexical, connection, transaction);
-        command.Parameters.Add(Text(entityTypes));
-        command.Parameters.Add(Text(entityIds));
-        command.Parameters.Add(Text(models));
-        command.Parameters.Add(new NpgsqlParameter<HalfVector[]> { TypedValue = vectors, DataTypeName = "halfvec[]" });
-        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = hashes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = generations });
-        if (sql.Lexical is null)
-        {
-            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Text)!]));
-        command.Parameters.Add(Text([.. records.Select(r => r.Lexical?.Title)!]));
-        return (int)(long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-    }
-
-    private async Task<int> UpsertCopyAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, EmbeddingTable table, Dictionary<EmbeddingTaskKey, EmbeddingRecord>.ValueCollection records, int ordinal, CancellationToken cancellationToken)
-    {
-        var staging = "embeddingkit_upsert_" + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var sql = StatementsFor(table);
-        var lexical = sql.Lexical is not null;
-        await using (var create = new NpgsqlCommand(Sql.CreateStaging(staging, lexical), connection, transaction))
-        {
-            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        var writer = await connection.BeginBinaryImportAsync(Sql.CopyStaging(staging, lexical), cancellationToken).ConfigureAwait(false);
-        await using (writer.ConfigureAwait(false))
-        {
-            foreach (var record in records)
-            {
-                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(record.Key.EntityType, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(record.Key.EntityId, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(record.Key.Model, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(new HalfVector(record.Vector), "halfvec", cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(record.ContentHash, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(record.Generation, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                if (lexical)
-                {
-                    await writer.WriteAsync(record.Lexical?.Text, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                    await writer.WriteAsync(record.Lexical?.Title, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await using var merge = new NpgsqlCommand(sql.UpsertFrom(staging), connection, transaction);
-        return lexical
-            ? (int)(long)(await merge.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!
-            : await merge.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
     private EmbeddingTable TableFor(EmbeddingTaskKey key)
     {
         if (key.EntityType is null || key.EntityId is null || key.Model is null)
@@ -405,6 +340,21 @@ public sealed partial class PgvectorEmbeddingStorage : IEmbeddingStorage
         if (record.ContentHash is null)
         {
             throw new ArgumentException($"The record of {Describe(record.Key)} has no content hash.", nameof(record));
+        }
+
+        if (record.Chunk < 0 || record.ChunkCount <= record.Chunk || record.ChunkStart < 0 || record.ChunkLength < 0 || (record.ChunkStart is null) != (record.ChunkLength is null))
+        {
+            throw new ArgumentException($"The record of {Describe(record.Key)} has chunk {record.Chunk} of {record.ChunkCount}, span ({record.ChunkStart}, {record.ChunkLength}); a chunk is numbered from 0 below the chunk count, with a span of two non-negative values or none.", nameof(record));
+        }
+
+        if (record.ReuseStoredVector)
+        {
+            if (!record.Vector.IsEmpty)
+            {
+                throw new ArgumentException($"The record of {Describe(record.Key)} reuses the stored vector and carries one too.", nameof(record));
+            }
+
+            return;
         }
 
         if (record.Vector.Length != table.Dimensions)

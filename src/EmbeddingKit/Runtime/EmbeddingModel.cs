@@ -96,6 +96,15 @@ public sealed class EmbeddingModel
         }
     }
 
+    /// <summary>Gets the chunker of documents the builder returns as whole text (<see cref="DocumentResult.Text"/>), or null
+    /// (the default) for one vector per entity. With a chunker, a document longer than one chunk is stored as one row
+    /// per chunk, each with its own content hash and span, so that an edit re-embeds only the chunks whose text changed;
+    /// a document that fits in one chunk stays one unchunked vector. Build it with the model's own token counter
+    /// (<c>Cl100kTokenCounter</c> for OpenAI models, <c>LocalModel.CreateChunker</c> for local ones). Documents the
+    /// builder returns already chunked (<see cref="DocumentResult.Chunked(string, IReadOnlyList{Chunking.TextChunk})"/>)
+    /// are stored as given, with or without a chunker.</summary>
+    public Chunking.TextChunker? Chunker { get; init; }
+
     /// <summary>Gets whether new tasks are enqueued for this model by default (dual-write during a rollout). Default true.</summary>
     public bool WriteByDefault { get; init; } = true;
 }

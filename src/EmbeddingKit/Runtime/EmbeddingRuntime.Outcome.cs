@@ -11,6 +11,18 @@ public sealed partial class EmbeddingRuntime
     {
         /// <summary>The entity's lexical document, written with the vector by a storage that keeps a lexical index.</summary>
         public LexicalDocument? Lexical { get; init; }
+
+        /// <summary>The chunk's number (0 for an entity that is not chunked).</summary>
+        public int Chunk { get; init; }
+
+        /// <summary>The chunk's span in the document; null for an entity that is not chunked.</summary>
+        public int? Start { get; init; }
+
+        /// <summary>The length of the chunk's span, or null.</summary>
+        public int? Length { get; init; }
+
+        /// <summary>The entity's number of chunks (1 for an entity that is not chunked).</summary>
+        public int ChunkCount { get; init; } = 1;
     }
 
     /// <summary>Collects per-task results from concurrent provider calls.</summary>
@@ -20,6 +32,7 @@ public sealed partial class EmbeddingRuntime
         private readonly List<EmbeddingTask> _completed = [];
         private readonly List<TaskFailure> _failed = [];
         private readonly List<EmbeddingTask> _released = [];
+        private readonly HashSet<EmbeddingTask> _failedTasks = [];
 
         public void Complete(IEnumerable<EmbeddingTask> tasks)
         {
@@ -45,9 +58,23 @@ public sealed partial class EmbeddingRuntime
             {
                 foreach (var task in tasks)
                 {
+                    // The chunks of one task fail one by one: the task fails once, with the first error.
+                    if (!_failedTasks.Add(task))
+                    {
+                        continue;
+                    }
+
                     _failed.Add(new TaskFailure(task, kind, error, retryAfter));
                     EmbeddingKitDiagnostics.TasksFailed.Add(1, new("model", task.Model), new("kind", kind.ToString()));
                 }
+            }
+        }
+
+        public bool HasFailed(EmbeddingTask task)
+        {
+            lock (_gate)
+            {
+                return _failedTasks.Contains(task);
             }
         }
 

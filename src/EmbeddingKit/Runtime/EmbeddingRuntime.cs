@@ -134,6 +134,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         var unchanged = new List<EmbeddingTask>();
         var lexicalMissing = new List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>();
         var changed = new List<Pending<string>>();
+        var reused = new List<(EmbeddingTask Task, EmbeddingRecord Record)>();
         foreach (var task in tasks)
         {
             if (!documents.TryGetValue(task.EntityId, out var document) || document is null)
@@ -150,25 +151,12 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
             }
             else
             {
-                var lexical = new LexicalDocument(document.Content!, document.Title);
-                var hash = ContentHash.Compute(model, document.Title is null ? document.Content! : document.Content + "\0title\0" + document.Title);
-                if (stored.TryGetValue(task.EntityId, out var state) && Unchanged(state, hash, () => ContentHash.Compute(model.Name, document.Content!)))
-                {
-                    unchanged.Add(task);
-                    if (state.HasLexical == false)
-                    {
-                        lexicalMissing.Add((task.Key, task.Generation, lexical));
-                    }
-                }
-                else
-                {
-                    changed.Add(new Pending<string>(task, model.DocumentPrefix + document.Content, hash) { Lexical = lexical });
-                }
+                Plan(model, task, document, stored.GetValueOrDefault(task.EntityId), unchanged, lexicalMissing, changed, reused);
             }
         }
 
         await RemoveUnusableAsync(model, entityType, unusable, outcome, cancellationToken).ConfigureAwait(false);
-        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken, lexicalMissing).ConfigureAwait(false);
+        await StoreAsync(model, model.Generator, model.DocumentOptions, gone, unchanged, changed, outcome, cancellationToken, lexicalMissing, reused).ConfigureAwait(false);
     }
 
     /// <summary>A document that cannot be embedded (edited to empty text, say) fails permanently, and its stored vector —
@@ -203,16 +191,17 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
     private async Task StoreAsync<TInput>(
         EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options,
         List<EmbeddingTask> gone, List<EmbeddingTask> unchanged, List<Pending<TInput>> changed, OutcomeBuilder outcome, CancellationToken cancellationToken,
-        List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>? lexicalMissing = null)
+        List<(EmbeddingTaskKey Key, long Generation, LexicalDocument Document)>? lexicalMissing = null,
+        List<(EmbeddingTask Task, EmbeddingRecord Record)>? reused = null)
     {
         await WriteAsync(gone, "deleted", model, outcome, () => _storage.DeleteAsync([.. gone.Select(t => (t.Key, t.Generation))], cancellationToken)).ConfigureAwait(false);
         await WriteAsync(unchanged, "unchanged", model, outcome, () => TouchAsync(unchanged, lexicalMissing, cancellationToken)).ConfigureAwait(false);
-        if (changed.Count == 0)
+        if (changed.Count == 0 && reused is not { Count: > 0 })
         {
             return;
         }
 
-        var records = new ConcurrentBag<(EmbeddingTask Task, EmbeddingRecord Record)>();
+        var records = new ConcurrentBag<(EmbeddingTask Task, EmbeddingRecord Record)>(reused ?? []);
         var chunks = changed.Chunk(model.BatchSize).ToList();
         await Parallel.ForEachAsync(
             chunks,
@@ -221,59 +210,6 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
         var embedded = records.ToList();
         await WriteEmbeddedAsync(model, embedded, outcome, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Upserts the new vectors. A storage that reports fewer rows than asked (a stale task refused by the
-    /// generation or queue guard, or a custom storage that dropped rows) completes only the tasks whose vector it reads
-    /// back at their generation and content; the others fail as retryable — the queue reruns a superseded one at once and
-    /// ignores one whose lease is gone — so that no task completes without its vector.</summary>
-    private async Task WriteEmbeddedAsync(EmbeddingModel model, List<(EmbeddingTask Task, EmbeddingRecord Record)> embedded, OutcomeBuilder outcome, CancellationToken cancellationToken)
-    {
-        if (embedded.Count == 0)
-        {
-            return;
-        }
-
-        var tasks = embedded.ConvertAll(r => r.Task);
-        int written;
-        IReadOnlyDictionary<string, StoredEmbeddingState>? stored = null;
-        try
-        {
-            written = await _storage.UpsertAsync(embedded.ConvertAll(r => r.Record), cancellationToken).ConfigureAwait(false);
-            if (written < embedded.Count)
-            {
-                stored = await _storage.GetStatesAsync(tasks[0].EntityType, model.Name, tasks.ConvertAll(t => t.EntityId), cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            LogStorageFailed(_logger, model.Name, tasks.Count, e);
-            outcome.Fail(tasks, e is ArgumentException or InvalidVectorException ? TaskFailureKind.Permanent : TaskFailureKind.Retryable, $"Storage failed: {Describe(e)}");
-            return;
-        }
-
-        if (stored is null)
-        {
-            outcome.Complete(tasks);
-            EmbeddingKitDiagnostics.TasksCompleted.Add(tasks.Count, new("model", model.Name), new("outcome", "embedded"));
-            return;
-        }
-
-        var done = new List<EmbeddingTask>(embedded.Count);
-        foreach (var (task, record) in embedded)
-        {
-            if (stored.TryGetValue(task.EntityId, out var state) && state.Generation == task.Generation && state.ContentHash.AsSpan().SequenceEqual(record.ContentHash))
-            {
-                done.Add(task);
-            }
-            else
-            {
-                outcome.Fail(task, TaskFailureKind.Retryable, $"Storage wrote {written} of {embedded.Count} vectors and not the one of {task.EntityType} '{task.EntityId}' for model '{model.Name}' (its task was superseded, cancelled or retired, or the storage dropped it).");
-            }
-        }
-
-        outcome.Complete(done);
-        EmbeddingKitDiagnostics.TasksCompleted.Add(done.Count, new("model", model.Name), new("outcome", "embedded"));
     }
 
     private async Task WriteAsync(List<EmbeddingTask> tasks, string result, EmbeddingModel model, OutcomeBuilder outcome, Func<ValueTask<int>> write)
@@ -453,15 +389,25 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
                 continue;
             }
 
-            records.Add((task, new EmbeddingRecord(task.Key, half, chunk[i].Hash, task.Generation) { Lexical = chunk[i].Lexical }));
+            var pending = chunk[i];
+            records.Add((task, new EmbeddingRecord(task.Key, half, pending.Hash, task.Generation)
+            {
+                Lexical = pending.Lexical,
+                Chunk = pending.Chunk,
+                ChunkStart = pending.Start,
+                ChunkLength = pending.Length,
+                ChunkCount = pending.ChunkCount,
+            }));
         }
     }
 
     /// <summary>Whether the stored vector is for this content: the hash matches, or the row was written by an earlier
     /// version with the text-only hash and the text is the same (its configuration was never recorded, so it is
-    /// trusted once rather than re-embedding every existing row on upgrade; its next real change stores the full hash).</summary>
+    /// trusted once rather than re-embedding every existing row on upgrade; its next real change stores the full hash).
+    /// An entity stored in chunks is never unchanged as one vector.</summary>
     private static bool Unchanged(StoredEmbeddingState state, byte[] hash, Func<byte[]> legacyHash) =>
-        state.ContentHash.AsSpan().SequenceEqual(hash) || state.ContentHash.AsSpan().SequenceEqual(legacyHash());
+        state.Chunks is not { Count: > 1 } && state.Chunks?[0] is not { Start: not null }
+        && (state.ContentHash.AsSpan().SequenceEqual(hash) || state.ContentHash.AsSpan().SequenceEqual(legacyHash()));
 
     private static string? Validate(string text)
     {

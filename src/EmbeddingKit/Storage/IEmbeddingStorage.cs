@@ -3,11 +3,14 @@ using EmbeddingKit.Tasks;
 namespace EmbeddingKit.Storage;
 
 /// <summary>
-/// Where vectors live, keyed by <c>(entity_type, entity_id, model)</c>. EmbeddingKit.Postgres has a ready pgvector
-/// implementation; a host may implement this on its own schema instead.
+/// Where vectors live, keyed by <c>(entity_type, entity_id, model, chunk)</c> (an entity that is not chunked is chunk 0).
+/// EmbeddingKit.Postgres has a ready pgvector implementation; a host may implement this on its own schema instead.
 /// </summary>
 /// <remarks>Every write is guarded by generation: a write for an older generation than the stored one changes nothing,
-/// so a stalled worker can never overwrite a newer vector.</remarks>
+/// so a stalled worker can never overwrite a newer vector. Touch and delete act on every chunk of an entity. A chunked
+/// entity's records carry <see cref="EmbeddingRecord.Chunk"/>, its span, <see cref="EmbeddingRecord.ChunkCount"/> (delete
+/// the chunks beyond it in the same transaction) and may ask to <see cref="EmbeddingRecord.ReuseStoredVector"/>; a
+/// storage that keeps one vector per entity can leave chunking off in its models.</remarks>
 public interface IEmbeddingStorage
 {
     /// <summary>Reads the stored content hash and generation of the given entities, in one round trip.</summary>
