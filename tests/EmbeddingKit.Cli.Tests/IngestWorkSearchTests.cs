@@ -202,6 +202,27 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
     }
 
     [Fact]
+    public async Task Ingest_UnchangedDocumentsWithoutLexicalDocument_EnqueuesThemAndWorkFillsTheIndex()
+    {
+        var file = WriteFile("docs.jsonl", Jsonl(Corpus));
+        await RunAsync("ingest", file, "--entity-type", "package");
+        await RunAsync("work", "--until-idle");
+
+        // A database from before the lexical index: vectors stored, no lexical documents.
+        await ExecuteAsync("DELETE FROM {s}.embeddingkit_lexical_documents");
+        var again = (await RunAsync("ingest", file, "--entity-type", "package", "--json")).Json();
+        await RunAsync("work", "--until-idle");
+        var lexical = (await RunAsync("search", "configurable editor", "--entity-type", "package", "--lexical", "--json")).Json();
+        var third = (await RunAsync("ingest", file, "--entity-type", "package", "--json")).Json();
+
+        Assert.Equal(0, again.GetProperty("changed").GetInt32());
+        Assert.Equal(4, again.GetProperty("enqueued").GetInt32());
+        Assert.Equal(4L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_lexical_documents"));
+        Assert.Equal("vim", lexical.GetProperty("hits")[0].GetProperty("id").GetString());
+        Assert.Equal(0, third.GetProperty("enqueued").GetInt32());
+    }
+
+    [Fact]
     public async Task TuneQueries_BadFile_ExitsTwoNamingTheLine()
     {
         var missing = await RunAsync("tune", "--entity-type", "package", "--queries", Path.Combine(Path.GetTempPath(), "no-such-queries.jsonl"));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using EmbeddingKit.Cli.Infrastructure;
+using EmbeddingKit.Postgres;
 using EmbeddingKit.Tasks;
 using Npgsql;
 
@@ -148,11 +149,41 @@ internal static class IngestCommand
             var ids = await host.Documents.UpsertAsync(connection, transaction, entityType, distinct, cancellationToken);
             written += distinct.Count;
             changed += ids.Count;
+
+            // Unchanged documents embedded before the lexical index existed (a database from an earlier version) have a
+            // vector but no lexical document: their tasks write it without a provider call.
+            ids.AddRange(await LackingLexicalAsync(host, connection, transaction, entityType, distinct.Select(d => d.Id).Except(ids, StringComparer.Ordinal).ToArray(), cancellationToken));
             if (ids.Count > 0)
             {
                 var requests = ids.ConvertAll(id => new EnqueueRequest(entityType, id, host.Model.Name));
                 enqueued += await host.Queue.EnqueueAsync(requests, connection, transaction, cancellationToken);
             }
         }
+    }
+
+    private static async Task<List<string>> LackingLexicalAsync(
+        CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, string[] unchanged, CancellationToken cancellationToken)
+    {
+        var lacking = new List<string>();
+        if (unchanged.Length == 0 || host.Storage.LexicalSchema is not { } schema || host.Table is not { } table)
+        {
+            return lacking;
+        }
+
+        await using var command = new NpgsqlCommand($"""
+            SELECT i.id FROM unnest($2::text[]) AS i(id)
+            WHERE NOT EXISTS (SELECT 1 FROM {PostgresIdentifier.Qualify(schema, "embeddingkit_lexical_documents")} l WHERE l.entity_type = $1 AND l.entity_id = i.id)
+              AND EXISTS (SELECT 1 FROM {table.QualifiedName} e WHERE e.entity_type = $1 AND e.entity_id = i.id AND e.model = $3)
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = unchanged });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = host.Model.Name });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            lacking.Add(reader.GetString(0));
+        }
+
+        return lacking;
     }
 }
