@@ -53,7 +53,9 @@ internal static class WorkCommand
             var idle = parseResult.GetValue(untilIdle);
             if (!idle)
             {
-                await ModelIndexes.EnsureAsync(host.DataSource, host.Table!, host.Model.Name, host.Time, cancellationToken);
+                // Safe to run again: a connection cut while it builds leaves an invalid index, which the next try rebuilds.
+                await settings.CreateDatabaseWait("PostgreSQL", line => reporter.Line("      " + line)).ExecuteAsync(
+                    static async (h, token) => await ModelIndexes.EnsureAsync(h.DataSource, h.Table!, h.Model.Name, h.Time, token), host, cancellationToken);
             }
 
             reporter.Line($"working on {host.Model.Name} ({host.Setup!.Provider}, {host.Model.Dimensions} dimensions) with {loops} loop(s) of {batchSize} tasks{(idle ? " until idle" : "; Ctrl-C to stop")}");

@@ -132,9 +132,11 @@ internal sealed class CliHost : IAsyncDisposable
                 throw new CliException($"--dimensions {setup.Model.Dimensions} is over the {EmbeddingTable.MaxDimensions} that halfvec HNSW can index", 2);
             }
 
-            dataSource = await settings.OpenDataSourceAsync(line => reporter.Line("      " + line), cancellationToken);
+            Action<string> progress = line => reporter.Line("      " + line);
+            dataSource = await settings.OpenDataSourceAsync(progress, cancellationToken);
             var host = new CliHost(settings, dataSource, setup);
-            await host.EnsureSchemaAsync(cancellationToken);
+            await settings.CreateDatabaseWait("PostgreSQL", progress)
+                .ExecuteAsync(static async (h, token) => await h.EnsureSchemaAsync(token), host, cancellationToken);
             return host;
         }
         catch

@@ -104,8 +104,7 @@ internal sealed class CliSettings
         var host = builder.ConnectionStringBuilder.Host;
         var port = builder.ConnectionStringBuilder.Port;
         var started = TimeProvider.GetTimestamp();
-        var wait = PostgresDatabaseWait.Create(WaitForDatabase, TimeProvider, (e, delay) =>
-            progress?.Invoke($"PostgreSQL at {host}:{port} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s"));
+        var wait = CreateDatabaseWait($"PostgreSQL at {host}:{port}", progress);
         try
         {
             await wait.ExecuteAsync(
@@ -130,6 +129,15 @@ internal sealed class CliSettings
             throw;
         }
     }
+
+    /// <summary>The retry of a start-up step against a database that may be restarting or cut off (see
+    /// <see cref="WaitForDatabase"/>): steps that are safe to run again (migrations, tables, indexes) use it, so a worker
+    /// whose connection drops while it starts waits like one started before PostgreSQL. Its budget counts from now.</summary>
+    /// <param name="what">Names the database in the progress lines.</param>
+    /// <param name="progress">Receives a line before each wait; null for none.</param>
+    public Polly.ResiliencePipeline CreateDatabaseWait(string what, Action<string>? progress) =>
+        PostgresDatabaseWait.Create(WaitForDatabase, TimeProvider, (e, delay) =>
+            progress?.Invoke($"{what} is not reachable ({OneLine(e)}); retrying in {delay.TotalSeconds:0.#} s"));
 
     public static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim();
 

@@ -89,9 +89,13 @@ public static class EmbeddingKitMigrations
         }
         finally
         {
-            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
-            unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lockKey });
-            await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            // A lost connection ended its session, and the lock with it: the error that lost it is the one to report.
+            if (connection.State == System.Data.ConnectionState.Open)
+            {
+                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
+                unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lockKey });
+                await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
     }
 
@@ -123,8 +127,11 @@ public static class EmbeddingKitMigrations
             }
             finally
             {
-                await using var reset = new NpgsqlCommand("RESET search_path", connection);
-                await reset.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+                if (connection.State == System.Data.ConnectionState.Open)
+                {
+                    await using var reset = new NpgsqlCommand("RESET search_path", connection);
+                    await reset.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
     }

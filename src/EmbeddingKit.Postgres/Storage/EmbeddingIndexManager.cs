@@ -137,7 +137,7 @@ public sealed partial class EmbeddingIndexManager
         }
         finally
         {
-            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+            await ReleaseLockAsync(connection, table).ConfigureAwait(false);
         }
     }
 
@@ -184,7 +184,7 @@ public sealed partial class EmbeddingIndexManager
             }
             finally
             {
-                if (serial)
+                if (serial && connection.State == System.Data.ConnectionState.Open)
                 {
                     await ExecuteAsync(connection, "RESET max_parallel_maintenance_workers", CancellationToken.None).ConfigureAwait(false);
                 }
@@ -195,7 +195,7 @@ public sealed partial class EmbeddingIndexManager
         }
         finally
         {
-            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+            await ReleaseLockAsync(connection, table).ConfigureAwait(false);
         }
     }
 
@@ -241,7 +241,7 @@ public sealed partial class EmbeddingIndexManager
         }
         finally
         {
-            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+            await ReleaseLockAsync(connection, table).ConfigureAwait(false);
         }
     }
 
@@ -272,6 +272,16 @@ public sealed partial class EmbeddingIndexManager
             static async (state, token) => await LockAsync(state.connection, state.table, "pg_try_advisory_lock", token).ConfigureAwait(false),
             (connection, table),
             cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Releases the session's build lock; nothing to do on a connection that was lost (its session, and the lock
+    /// with it, ended on the server), so the error that lost it is the one the caller sees.</summary>
+    private static async Task ReleaseLockAsync(NpgsqlConnection connection, EmbeddingTable table)
+    {
+        if (connection.State == System.Data.ConnectionState.Open)
+        {
+            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
 
     private static async Task<bool> LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
     {

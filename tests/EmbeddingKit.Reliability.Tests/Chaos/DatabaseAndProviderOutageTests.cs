@@ -126,6 +126,43 @@ public sealed class DatabaseAndProviderOutageTests
         }
     }
 
+    /// <summary>A worker whose connection is lost while it starts (migrations, tables): the start-up steps are retried
+    /// like a database that is not reachable yet, and the worker drains the queue. (Found by the test above in CI: two
+    /// workers still starting under load when the connections were cut exited with code 1.)</summary>
+    [Fact]
+    public async Task Work_ConnectionCutWhileStarting_RetriesTheStartUpAndDrains()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var cluster = await StartClusterAsync(ct);
+        var upstream = new NpgsqlConnectionStringBuilder(cluster.ConnectionString);
+        await using var proxy = new TcpFaultProxy(upstream.Port);
+        await using var schema = await ChaosSchema.CreateAsync(cluster.ConnectionString, ct);
+        await schema.SeedAsync(200, ct);
+        schema.ConnectionString = new NpgsqlConnectionStringBuilder(schema.ConnectionString) { Port = proxy.Port, Timeout = 3, CommandTimeout = 5 }.ConnectionString;
+
+        // The start-up's first statements name the schema (the connectivity probe and the type loading do not): the
+        // first three that reach the proxy lose their connection.
+        proxy.CutWhenClientSends(schema.Schema, times: 3);
+        await using var worker = schema.StartWorker("cut-while-starting", untilIdle: true, extra: ["--wait-for-database", "60"]);
+        var exit = await worker.WaitForExitAsync(TimeSpan.FromSeconds(120));
+        var check = await schema.CheckAsync(ct);
+        var retries = (worker.Output + worker.Error).Split('\n').Count(l => l.Contains("not reachable", StringComparison.Ordinal));
+        Figures.Report(nameof(Work_ConnectionCutWhileStarting_RetriesTheStartUpAndDrains), new
+        {
+            connections_cut = proxy.CutOnSend,
+            retries_printed = retries,
+            exit_code = exit,
+            check.Vectors,
+            check.Lost,
+        });
+
+        Assert.True(exit == 0, worker.Describe());
+        Assert.Equal(3, proxy.CutOnSend);
+        Assert.True(retries >= 3, worker.Describe());
+        Assert.Equal(200, check.Vectors);
+        Assert.Equal(0, check.Lost);
+    }
+
     /// <summary>A cluster of the test's own (it is stopped and restarted), with pgvector.</summary>
     private static async Task<PostgresCluster> StartClusterAsync(CancellationToken cancellationToken)
     {

@@ -19,6 +19,9 @@ public sealed class TcpFaultProxy : IAsyncDisposable
     private long _nextId;
     private long _accepted;
     private volatile bool _blackHole;
+    private volatile byte[]? _cutOn;
+    private int _cutsLeft;
+    private int _cutOnSend;
 
     public TcpFaultProxy(int upstreamPort)
     {
@@ -40,6 +43,18 @@ public sealed class TcpFaultProxy : IAsyncDisposable
 
     /// <summary>Gets or sets whether traffic is black-holed (dropped silently) in both directions.</summary>
     public bool BlackHole { get => _blackHole; set => _blackHole = value; }
+
+    /// <summary>The next <paramref name="times"/> times a client sends bytes containing <paramref name="marker"/> (a name in
+    /// the statement to interrupt), its connection is reset before they reach the server: a connection lost in the middle
+    /// of a given step.</summary>
+    public void CutWhenClientSends(string marker, int times)
+    {
+        _cutOn = System.Text.Encoding.UTF8.GetBytes(marker);
+        Interlocked.Exchange(ref _cutsLeft, times);
+    }
+
+    /// <summary>Gets the connections reset by <see cref="CutWhenClientSends"/> so far.</summary>
+    public int CutOnSend => Volatile.Read(ref _cutOnSend);
 
     /// <summary>Resets every open connection (both sides).</summary>
     /// <returns>The number of connections cut.</returns>
@@ -126,7 +141,7 @@ public sealed class TcpFaultProxy : IAsyncDisposable
             await upstream.ConnectAsync(IPAddress.Loopback, _upstreamPort, _stop.Token);
             client.NoDelay = true;
             _connections[id] = (client, upstream);
-            await Task.WhenAny(PumpAsync(client, upstream), PumpAsync(upstream, client));
+            await Task.WhenAny(PumpAsync(client, upstream, fromClient: true), PumpAsync(upstream, client, fromClient: false));
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
         {
@@ -140,7 +155,7 @@ public sealed class TcpFaultProxy : IAsyncDisposable
         }
     }
 
-    private async Task PumpAsync(Socket from, Socket to)
+    private async Task PumpAsync(Socket from, Socket to, bool fromClient)
     {
         var buffer = new byte[16 * 1024];
         try
@@ -151,6 +166,12 @@ public sealed class TcpFaultProxy : IAsyncDisposable
                 if (read == 0)
                 {
                     return;
+                }
+
+                if (fromClient && _cutOn is { } marker && buffer.AsSpan(0, read).IndexOf(marker) >= 0 && Interlocked.Decrement(ref _cutsLeft) >= 0)
+                {
+                    Interlocked.Increment(ref _cutOnSend);
+                    return; // The caller resets both sides.
                 }
 
                 if (!_blackHole)
