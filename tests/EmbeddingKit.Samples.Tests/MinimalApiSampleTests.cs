@@ -57,9 +57,17 @@ public sealed partial class MinimalApiSampleTests(PostgresServer server)
         Assert.True(provider.InputCount >= articles.Length + 1, $"the provider embedded the articles and the queries ({provider.InputCount} inputs)");
         Assert.Equal("Bearer sample-key", provider.LastAuthorization);
 
-        // The library's lexical index (no host full-text code): a rare word finds its article lexically and fused.
-        var lexical = await SearchAsync(http, "Retry-After", "lexical");
-        var hybrid = await SearchAsync(http, "Retry-After downtime", "hybrid");
+        // The library's lexical index (no host full-text code): a rare word finds its article lexically and fused. The
+        // worker writes an article's lexical document with its vector, and the other two may come in a later batch.
+        SearchResult lexical = null!, hybrid = null!;
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                lexical = await SearchAsync(http, "Retry-After", "lexical");
+                hybrid = await SearchAsync(http, "Retry-After downtime", "hybrid");
+                return lexical.Hits.Count > 0 && hybrid.Hits.Any(h => h.Id == ids[0]) && hybrid.Hits.Any(h => h.Id == ids[2]);
+            },
+            $"all three articles are indexed; last answers: {JsonSerializer.Serialize(lexical)} {JsonSerializer.Serialize(hybrid)}");
         Assert.Equal((ids[2], "lexical"), (lexical.Hits[0].Id, lexical.Hits[0].Path));
         Assert.Single(lexical.Hits);
         Assert.All(hybrid.Hits, h => Assert.Equal("hybrid", h.Path));

@@ -29,7 +29,17 @@ public sealed class ProviderErrorIsolationTests(PostgresServer server)
         // namesParam: OpenAI-style error.param = "dimensions" (known at once); otherwise a vague message that only the
         // same error on two disjoint halves reveals.
         var message = namesParam ? "Unsupported parameter: 'dimensions' is not supported with this model." : "Invalid request (code 17).";
-        await using var stack = await FaultStack.CreateAsync(server, o => o.MaxInputsPerRequest = Batch, batchSize: Batch, cancellationToken: Ct);
+        // Timeouts are not what this counts: a loaded machine must not turn a slow answer into a retried request.
+        await using var stack = await FaultStack.CreateAsync(
+            server,
+            o =>
+            {
+                o.MaxInputsPerRequest = Batch;
+                o.RequestTimeout = TimeSpan.FromSeconds(30);
+                o.TotalTimeout = TimeSpan.FromSeconds(60);
+            },
+            batchSize: Batch,
+            cancellationToken: Ct);
         stack.Provider.RejectedField = "dimensions";
         stack.Provider.RejectedFieldMessage = message;
         stack.Provider.RejectedFieldNamesParam = namesParam;
