@@ -20,6 +20,11 @@ public sealed class HybridSearchOptions
     /// fallback for entities not embedded yet). Default false.</summary>
     public bool LexicalOnlyLacking { get; init; }
 
+    /// <summary>Gets how many lexical matches are ranked at most (never fewer than the lexical depth), or null to rank
+    /// every match. Matches with every query term are taken first, then those with two of them, then any, so the limit
+    /// drops the weakest matches of common words. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
+    public int? LexicalRankLimit { get; init; } = HybridSearchDefaults.LexicalRankLimit;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a setting is out of range.</summary>
     public void Validate()
     {
@@ -27,5 +32,9 @@ public sealed class HybridSearchOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(K, VectorSearchDefaults.MaxK, nameof(K));
         ArgumentNullException.ThrowIfNull(Settings, nameof(Settings));
         Settings.Validate();
+        if (LexicalRankLimit is { } limit)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1, nameof(LexicalRankLimit));
+        }
     }
 }

@@ -184,7 +184,7 @@ public sealed partial class PgvectorSearch
     }
 
     // Parameters: $1 k, $2 rrf k, [entity type], [entity ids], per vector list: query, depth, [candidates], weight; then
-    // the lexical list's text, depth and weight.
+    // the lexical list's text, depth, rank limit and weight.
     private static void AddFusedParameters(NpgsqlParameterCollection parameters, IReadOnlyList<HybridVectorList> vectors, string? words, HybridSearchOptions options)
     {
         var settings = options.Settings;
@@ -216,6 +216,7 @@ public sealed partial class PgvectorSearch
         {
             parameters.Add(new NpgsqlParameter<string> { TypedValue = words });
             parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.LexicalDepth });
+            parameters.Add(new NpgsqlParameter<int> { TypedValue = options.LexicalRankLimit is { } limit ? Math.Max(limit, settings.LexicalDepth) : int.MaxValue });
             parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.LexicalWeight });
         }
     }
@@ -294,7 +295,7 @@ public sealed partial class PgvectorSearch
 
         if (lexical is not null)
         {
-            var (text, depth, weight) = (P(), P(), P());
+            var (text, depth, limit, weight) = (P(), P(), P(), P());
             var statements = lexical.Statements;
             var configuration = type is null ? "'english'::regconfig" : statements.ConfigurationOf(type);
             var filter = new StringBuilder("l.document @@ lq.query");
@@ -319,14 +320,47 @@ public sealed partial class PgvectorSearch
             // filter. Lexemes never hold '&', '!' or a space. ts_rank with normalization 1 (divided by 1 + log of the
             // document's length) ranks them: on the quality scenario's Debian pairs it reached MRR@10 0.74 where
             // ts_rank_cd reached 0.38 (cover density rewards long documents that repeat a term; see docs/search.md).
+            //
+            // GIN finds matches, not the best ones, and ranking reads every match: a common word matches much of a large
+            // table. So at most {limit} matches are ranked, taken in tiers: those with every term (all_terms), then those
+            // with two of them (two_terms, for 3 to 10 terms: the OR of every pair), then any. A tier is read only while
+            // the ones before it hold fewer than the limit. The tiers' lexemes are the quoted ones of the tsquery's own
+            // text form, joined again. Figures in docs/search.md.
             ctes.Add($"""
-                lq AS MATERIALIZED (SELECT replace(replace(websearch_to_tsquery({configuration}, {text})::text, ' & ', ' | '), '!', '')::tsquery AS query),
+                lw AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text})::text AS t),
+                lt AS MATERIALIZED (SELECT DISTINCT m[1] AS term FROM lw, regexp_matches(lw.t, '(''(?:[^'']|'''')+'')', 'g') AS m),
+                lq AS MATERIALIZED (
+                    SELECT replace(replace(lw.t, ' & ', ' | '), '!', '')::tsquery AS query,
+                           (SELECT string_agg(term, ' & ')::tsquery FROM lt) AS all_terms,
+                           CASE WHEN (SELECT count(*) FROM lt) BETWEEN 3 AND 10
+                                THEN (SELECT string_agg('(' || a.term || ' & ' || b.term || ')', ' | ') FROM lt a JOIN lt b ON a.term < b.term)::tsquery
+                           END AS two_terms
+                    FROM lw
+                ),
+                l1 AS MATERIALIZED (
+                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
+                    FROM {statements.Documents} l CROSS JOIN lq
+                    WHERE {filter} AND l.document @@ lq.all_terms
+                    LIMIT {limit}
+                ),
+                l2 AS MATERIALIZED (
+                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
+                    FROM {statements.Documents} l CROSS JOIN lq
+                    WHERE (SELECT count(*) FROM l1) < {limit} AND lq.two_terms IS NOT NULL
+                      AND {filter} AND l.document @@ lq.two_terms AND NOT l.document @@ lq.all_terms
+                    LIMIT {limit} - (SELECT count(*) FROM l1)
+                ),
+                l3 AS MATERIALIZED (
+                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
+                    FROM {statements.Documents} l CROSS JOIN lq
+                    WHERE (SELECT count(*) FROM l1) + (SELECT count(*) FROM l2) < {limit}
+                      AND {filter} AND NOT coalesce(l.document @@ lq.all_terms, false) AND NOT coalesce(l.document @@ lq.two_terms, false)
+                    LIMIT {limit} - (SELECT count(*) FROM l1) - (SELECT count(*) FROM l2)
+                ),
                 lx AS MATERIALIZED (
                     SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.score DESC, m.entity_id) AS rank FROM (
-                        SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
-                        FROM {statements.Documents} l CROSS JOIN lq
-                        WHERE {filter}
-                        ORDER BY score DESC, l.entity_id
+                        SELECT * FROM (SELECT * FROM l1 UNION ALL SELECT * FROM l2 UNION ALL SELECT * FROM l3) u
+                        ORDER BY score DESC, entity_id
                         LIMIT {depth}
                     ) m
                 )

@@ -91,6 +91,36 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
         Assert.Equal([1, 2], hits.Select(h => h.LexicalRank!.Value));
     }
 
+    [Fact]
+    public async Task HybridSearchAsync_RankLimit_RanksMatchesOfEveryTermThenOfTwoTermsBeforeAnyTerm()
+    {
+        // Short documents with one of the words rank highest by ts_rank (normalized by length); long ones hold all three
+        // words, or two. A rank limit takes every-term matches first, then two-term ones, then any.
+        var filler = string.Join(' ', Enumerable.Repeat("lorem ipsum dolor sit amet", 40));
+        await _storage.UpsertAsync(
+        [
+            Record("all1", 5, 1, $"zephyr quokka marimba {filler}"),
+            Record("all2", 5, 1, $"{filler} marimba quokka zephyr"),
+            Record("two1", 5, 1, $"zephyr quokka {filler}"),
+            .. Enumerable.Range(0, 5).Select(i => Record($"one{i}", 5, 1, i % 2 == 0 ? "zephyr" : "marimba")),
+        ], Ct);
+        async Task<string[]> RankedAsync(int? limit, int depth) =>
+        [
+            .. (await _search.HybridSearchAsync(
+                [], "zephyr quokka marimba", _lexical,
+                new HybridSearchOptions { K = 3, EntityType = Type, LexicalRankLimit = limit, Settings = HybridSettings.Default with { LexicalDepth = depth } },
+                cancellationToken: Ct)).Select(h => h.EntityId),
+        ];
+
+        var unlimited = await RankedAsync(null, 3);
+
+        Assert.All(unlimited, id => Assert.StartsWith("one", id, StringComparison.Ordinal));
+        Assert.Equal(["all1", "all2"], (await RankedAsync(2, 2)).Order(StringComparer.Ordinal));
+        Assert.Equal(["all1", "all2", "two1"], (await RankedAsync(3, 3)).Order(StringComparer.Ordinal));
+        Assert.Equal(["all1", "all2", "two1"], (await RankedAsync(1, 3)).Order(StringComparer.Ordinal)); // never below the depth
+        Assert.Equal(unlimited, await RankedAsync(1000, 3)); // every match ranked when they are fewer than the limit
+    }
+
     [Theory]
     [InlineData("!!! ... ??? ;;; ---")]
     [InlineData("the and of a an")]
