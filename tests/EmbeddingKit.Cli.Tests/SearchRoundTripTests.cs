@@ -8,8 +8,11 @@ namespace EmbeddingKit.Cli.Tests;
 /// command's span runs (opening the host, migrations included, is not the search).</summary>
 public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server)
 {
-    [Fact]
-    public async Task Search_WarmCluster_StateAndSearchWithTextsInTwoRoundTrips()
+    [Theory]
+    [InlineData("--vector")]
+    [InlineData("--hybrid")]
+    [InlineData("--lexical")]
+    public async Task Search_WarmCluster_StateAndSearchWithTextsInTwoRoundTrips(string mode)
     {
         var file = WriteFile("docs.jsonl", string.Join('\n',
             new[] { ("pg", "PostgreSQL object-relational database server"), ("gimp", "GNU Image Manipulation Program"), ("vim", "Vi IMproved text editor") }
@@ -32,9 +35,12 @@ public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server
             },
         };
         ActivitySource.AddActivityListener(listener);
-        var args = new[] { "search", "GNU Image Manipulation Program", "--entity-type", "package", "-k", "2", "--json",
+        string[] args =
+        [
+            "search", "GNU Image Manipulation Program", "--entity-type", "package", "-k", "2", "--json", .. (mode == "--vector" ? Array.Empty<string>() : [mode]),
             "--connection", counter.ConnectionString, "--schema", Schema, "--provider", "openai-compatible", "--base-url", Fake.BaseUrl.ToString(),
-            "--model", "m", "--dimensions", "16", "--api-key", ApiKey };
+            "--model", "m", "--dimensions", "16", "--api-key", ApiKey,
+        ];
         Assert.Equal(0, (await Cli.RunAsync(args)).ExitCode); // warm: the schema, tables and types are there now
 
         var search = await Cli.RunAsync(args);
@@ -43,9 +49,11 @@ public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server
         var hit = search.Json().GetProperty("hits")[0];
         Assert.Equal("gimp", hit.GetProperty("id").GetString());
         Assert.Equal("GNU Image Manipulation Program", hit.GetProperty("text").GetString());
-        // The search itself: the active model, settings and coverage (one round trip), then the vector query with its
-        // filter count, BEGIN and COMMIT, joined to the documents table for the hits' texts (one).
-        Assert.Equal(1, spans["embeddingkit.search"]);
-        Assert.Equal(2, spans["embeddingkit.cli.search"]);
+        // The search itself: the active model, settings and coverage (one round trip), then the vector, fused or lexical
+        // statement with its settings, BEGIN and COMMIT, joined to the documents table for the hits' texts (one).
+        // Hybrid and lexical searches read the entity type's saved fusion settings first (one more).
+        var settings = mode == "--vector" ? 0 : 1;
+        Assert.Equal(1 + settings, spans["embeddingkit.search"]);
+        Assert.Equal(2 + settings, spans["embeddingkit.cli.search"]);
     }
 }

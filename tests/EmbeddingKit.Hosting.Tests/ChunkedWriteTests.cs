@@ -301,6 +301,9 @@ public sealed class ChunkedWriteTests(PostgresServer server)
 
         Assert.Equal(text, hit.Text);
         Assert.Equal(Paragraph(4), hit.Text!.Substring(hit.SnippetStart!.Value, hit.SnippetLength!.Value));
+        var fused = Assert.Single((await service.SearchAsync(Paragraph(4), EmbeddingStack.EntityType, 1, path: SearchPath.Hybrid, cancellationToken: Ct)).Hits);
+        var lexical = Assert.Single((await service.SearchAsync(Paragraph(4), EmbeddingStack.EntityType, 1, path: SearchPath.Lexical, cancellationToken: Ct)).Hits);
+        Assert.Equal((text, text), (fused.Text, lexical.Text));
         Assert.Throws<ArgumentException>(() => new DocumentTextSource(stack.Schema, "docs", textColumn: "bad\0column"));
     }
 }

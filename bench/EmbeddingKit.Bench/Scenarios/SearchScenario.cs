@@ -114,7 +114,7 @@ internal sealed partial class SearchScenario : IBenchScenario
         var twoStage = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Oversample = oversample }, exact.Results, cancellationToken);
         // The next oversample of the grid too: the tuner's estimate comes from 100 samples, so the pick may land just
         // under the target on held-out queries; the next step shows what the margin costs.
-        var nextOversample = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.Oversample > oversample).Select(r => r.Oversample).DefaultIfEmpty(oversample * 2).Min();
+        var nextOversample = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.Oversample > oversample).Select(r => r.Oversample).DefaultIfEmpty(Math.Min(oversample * 2, VectorSearchDefaults.MaxOversample)).Min();
         var twoStageNext = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Oversample = nextOversample }, exact.Results, cancellationToken);
         var hnsw = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Path = SearchPath.Hnsw, EfSearch = efSearch }, exact.Results, cancellationToken);
         var hnsw40 = await RunQueriesAsync(search, table, queries, new VectorSearchOptions { K = K, Path = SearchPath.Hnsw }, exact.Results, cancellationToken);

@@ -122,7 +122,7 @@ internal static class SearchCommand
         {
             ActiveModels = states,
 
-            // Vector hits bring their document's text in the search's own round trip.
+            // Hits bring their document's text in the search's own round trip (vector, fused and lexical paths).
             DocumentTexts = new DocumentTextSource(host.Schema, DocumentStore.TableName),
         };
         var watch = Stopwatch.StartNew();
@@ -137,7 +137,7 @@ internal static class SearchCommand
         var lacking = result.Hits.Where(h => h.Text is null).Select(h => h.EntityId).Distinct(StringComparer.Ordinal).ToList();
         if (lacking.Count > 0)
         {
-            // Fused, lexical and fallback hits: one more round trip for their texts.
+            // Hits without a row in the documents table (a document deleted since): one more look.
             foreach (var (id, text) in await host.Documents.GetTextsAsync(entityType, lacking, cancellationToken))
             {
                 texts[id] = text;

@@ -31,6 +31,6 @@ public sealed record EmbeddingSearchHit(string EntityId, double Score, string? M
     public int? SnippetLength { get; init; }
 
     /// <summary>Gets the entity's document text, read in the search's own round trip when the service has
-    /// <see cref="EmbeddingSearchService.DocumentTexts"/> (vector paths only); null otherwise.</summary>
+    /// <see cref="EmbeddingSearchService.DocumentTexts"/>; null otherwise.</summary>
     public string? Text { get; init; }
 }

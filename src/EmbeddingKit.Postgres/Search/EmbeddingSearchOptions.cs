@@ -22,10 +22,19 @@ public sealed class EmbeddingSearchOptions
     /// unavailable.</summary>
     public bool LexicalIndex { get; set; } = true;
 
+    /// <summary>Gets or sets how many lexical matches a hybrid or lexical search ranks at most (matches of every query
+    /// term first, then of two, then of any; see <see cref="HybridSearchOptions.LexicalRankLimit"/>), or null to rank
+    /// every match. At least 1. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
+    public int? LexicalRankLimit { get; set; } = HybridSearchDefaults.LexicalRankLimit;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>
     public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(UncoveredLimit, 1, nameof(UncoveredLimit));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(UncoveredLimit, 100_000, nameof(UncoveredLimit));
+        if (LexicalRankLimit is { } limit)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1, nameof(LexicalRankLimit));
+        }
     }
 }

@@ -42,6 +42,7 @@ public sealed class EmbeddingSearchService
     // The most entities lacking an active vector that are listed; the previous model then searches only them.
     private readonly int _uncoveredLimit;
     private readonly ChunkGrouping _grouping;
+    private readonly int? _lexicalRankLimit;
 
     /// <summary>Creates the service.</summary>
     /// <param name="queries">Embeds queries (its registry knows the models).</param>
@@ -64,14 +65,15 @@ public sealed class EmbeddingSearchService
         options?.Validate();
         _uncoveredLimit = options?.UncoveredLimit ?? EmbeddingSearchDefaults.UncoveredLimit;
         _grouping = options?.Grouping ?? ChunkGrouping.BestChunk;
+        _lexicalRankLimit = options is null ? HybridSearchDefaults.LexicalRankLimit : options.LexicalRankLimit;
     }
 
     /// <summary>Gets the cache of the active model, settings and coverage (reads them from the primary before every
     /// search when null).</summary>
     public ActiveModelCache? ActiveModels { get; init; }
 
-    /// <summary>Gets the host's documents table, from which vector searches return each hit's text in their own round trip
-    /// (<see cref="EmbeddingSearchHit.Text"/>), or null (the default) for none. Fused and lexical hits carry no text.</summary>
+    /// <summary>Gets the host's documents table, from which every search path (vector, fused, lexical) returns each hit's
+    /// text in its own round trip (<see cref="EmbeddingSearchHit.Text"/>), or null (the default) for none.</summary>
     public DocumentTextSource? DocumentTexts { get; init; }
 
     /// <summary>Gets the search over a read replica that vector queries run on first, when given (see the remarks).</summary>
@@ -262,6 +264,7 @@ public sealed class EmbeddingSearchService
             Chunk = hit.Chunk,
             SnippetStart = hit.ChunkStart,
             SnippetLength = hit.ChunkLength,
+            Text = hit.Text,
         };
     }
 
@@ -277,6 +280,8 @@ public sealed class EmbeddingSearchService
                 EntityType = entityType,
                 EntityIds = entityIds,
                 LexicalOnlyLacking = lexicalOnlyLacking,
+                LexicalRankLimit = _lexicalRankLimit,
+                Texts = DocumentTexts,
             },
             cancellationToken: cancellationToken);
 

@@ -19,4 +19,8 @@ public sealed record HybridSearchHit(string EntityType, string EntityId, double 
 
     /// <summary>Gets the length of that chunk's span, or null.</summary>
     public int? ChunkLength { get; init; }
+
+    /// <summary>Gets the entity's document text, read in the search's own round trip when
+    /// <see cref="HybridSearchOptions.Texts"/> is set; null otherwise (or when the documents table has no row).</summary>
+    public string? Text { get; init; }
 }

@@ -25,6 +25,10 @@ public sealed class HybridSearchOptions
     /// drops the weakest matches of common words. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
     public int? LexicalRankLimit { get; init; } = HybridSearchDefaults.LexicalRankLimit;
 
+    /// <summary>Gets where the host keeps its documents' text, so that each hit carries it (<see cref="HybridSearchHit.Text"/>)
+    /// from the same statement; null (the default) for none.</summary>
+    public DocumentTextSource? Texts { get; init; }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when a setting is out of range.</summary>
     public void Validate()
     {

@@ -104,6 +104,7 @@ public sealed partial class PgvectorSearch
                     Chunk = reader.IsDBNull(6) ? 0 : reader.GetInt32(6),
                     ChunkStart = reader.IsDBNull(7) ? null : reader.GetInt32(7),
                     ChunkLength = reader.IsDBNull(8) ? null : reader.GetInt32(8),
+                    Text = options.Texts is null || reader.IsDBNull(9) ? null : reader.GetString(9),
                 });
             }
 
@@ -153,6 +154,11 @@ public sealed partial class PgvectorSearch
         }
 
         key.Append(lexical?.Schema).Append('\0').Append(options.EntityType is not null).Append(options.EntityIds is not null).Append(options.LexicalOnlyLacking);
+        if (options.Texts is { } texts)
+        {
+            key.Append('\0').Append(texts.Schema).Append('\0').Append(texts.Table).Append('\0').Append(texts.TextColumn)
+                .Append('\0').Append(texts.IdColumn).Append('\0').Append(texts.EntityTypeColumn);
+        }
         return key.ToString();
     }
 
@@ -368,7 +374,7 @@ public sealed partial class PgvectorSearch
             lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight, NULL::int AS chunk, NULL::int AS chunk_start, NULL::int AS chunk_length FROM lx");
         }
 
-        return $"""
+        var fused = $"""
             WITH {string.Join(",\n", ctes)}
             SELECT f.entity_type, f.entity_id, sum(f.weight / ($2 + f.rank))::float8 AS score,
                    min(f.rank) FILTER (WHERE f.side = 0) AS vector_rank,
@@ -381,6 +387,14 @@ public sealed partial class PgvectorSearch
             GROUP BY f.entity_type, f.entity_id
             ORDER BY score DESC, f.entity_id
             LIMIT $1
+            """;
+
+        // The documents' text joined to the k fused rows, in the same statement.
+        return options.Texts is not { } texts ? fused : $"""
+            SELECT r.entity_type, r.entity_id, r.score, r.vector_rank, r.fallback_rank, r.lexical_rank, r.chunk, r.chunk_start, r.chunk_length, {texts.Column}
+            FROM ({fused}) r
+            {texts.Join("r")}
+            ORDER BY r.score DESC, r.entity_id
             """;
     }
 }

@@ -24,11 +24,12 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
     private ServiceProvider? _services;
     private EmbeddingSearchService? _search;
     private LexicalIndex? _lexical;
+    private EmbeddingSearchService? _everyMatch;
     private HybridSettings? _tuned;
 
     public string Name => "hybrid-" + model.Name;
 
-    public IReadOnlyList<string> Paths { get; } = ["vector", "lexical", "hybrid", "hybrid_tuned"];
+    public IReadOnlyList<string> Paths { get; } = ["vector", "lexical", "lexical_every_match", "hybrid", "hybrid_every_match", "hybrid_tuned"];
 
     public bool Evaluates(int index) => index % 5 != 0;
 
@@ -89,6 +90,11 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         await store.SaveSearchSettingsAsync(model.Name, r.Path, r.Oversample, r.EfSearch, r.RecallAtK, cancellationToken);
 
         _search = _services.GetRequiredService<EmbeddingSearchService>();
+
+        // The same service but ranking every lexical match (the code before LexicalRankLimit), side by side.
+        _everyMatch = new EmbeddingSearchService(
+            _services.GetRequiredService<QueryEmbedder>(), _services.GetRequiredService<PgvectorSearch>(), _services.GetRequiredService<SearchModelStore>(),
+            storage, _services.GetService<ILexicalSearch>(), new EmbeddingSearchOptions { LexicalRankLimit = null });
         _lexical = _search.LexicalIndex ?? throw new InvalidOperationException("The composed search service has no lexical index.");
         var tuning = pairs.Where((_, i) => !Evaluates(i)).Select(p => new LabelledQuery(p.Query, [p.Id])).ToList();
         var tuner = new HybridTuner(_services.GetRequiredService<PgvectorSearch>(), _services.GetRequiredService<QueryEmbedder>(), store, _lexical);
@@ -115,9 +121,14 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
                 return Ids(await search.SearchAsync(query, EntityType, k, cancellationToken: cancellationToken));
             case "lexical":
                 return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Lexical, cancellationToken: cancellationToken));
+            case "lexical_every_match":
+                return Ids(await _everyMatch!.SearchAsync(query, EntityType, k, path: SearchPath.Lexical, cancellationToken: cancellationToken));
             case "hybrid":
                 await SaveAsync(HybridSettings.Default, cancellationToken);
                 return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
+            case "hybrid_every_match":
+                await SaveAsync(HybridSettings.Default, cancellationToken);
+                return Ids(await _everyMatch!.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
             default:
                 await SaveAsync(_tuned!, cancellationToken);
                 return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
