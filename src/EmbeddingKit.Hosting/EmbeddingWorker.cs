@@ -34,6 +34,7 @@ public sealed partial class EmbeddingWorker : BackgroundService
     private readonly EmbeddingWorkerOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Lock _statsLock = new();
     private readonly string _workerId;
     private long _claimed;
     private long _completed;
@@ -43,6 +44,8 @@ public sealed partial class EmbeddingWorker : BackgroundService
     private long _leaseLost;
     private long _iterationErrors;
     private long _outstanding = -1;
+    private long _statsReads;
+    private long _statsPublished;
     private int _stoppedWhenIdle;
 
     static EmbeddingWorker()
@@ -288,10 +291,23 @@ public sealed partial class EmbeddingWorker : BackgroundService
     /// <summary>Reads the queue statistics of the worker's models and publishes their outstanding count.</summary>
     private async Task<IReadOnlyList<QueueStats>> ReadOutstandingAsync(IEmbeddingQueueStatistics statistics, CancellationToken stoppingToken)
     {
+        // The stats loop and the idle check read concurrently: a read that started before another must not publish after
+        // it (an older count would stand as the last one, e.g. tasks outstanding after the worker stopped as idle).
+        var read = Interlocked.Increment(ref _statsReads);
         var stats = (await statistics.GetStatsAsync(stoppingToken).ConfigureAwait(false)).Where(s => _models.Contains(s.Model)).ToList();
         var outstanding = stats.Sum(s => s.Outstanding);
-        Interlocked.Exchange(ref _outstanding, outstanding);
-        Interlocked.Exchange(ref s_outstanding, outstanding);
+        lock (_statsLock)
+        {
+            if (read < _statsPublished)
+            {
+                return stats;
+            }
+
+            _statsPublished = read;
+            Interlocked.Exchange(ref _outstanding, outstanding);
+            Interlocked.Exchange(ref s_outstanding, outstanding);
+        }
+
         ProgressChanged?.Invoke(this, Progress);
         return stats;
     }

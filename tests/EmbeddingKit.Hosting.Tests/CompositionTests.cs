@@ -147,8 +147,28 @@ public sealed class CompositionTests(PostgresServer server)
     }
 
     [Theory]
+    [InlineData(null, 1000)]
+    [InlineData("200", 200)]
+    [InlineData("", null)]
+    public async Task UsePostgres_SearchLexicalRankLimit_IsBoundWithEmptyForEveryMatch(string? value, int? expected)
+    {
+        var dataSource = await server.GetDataSourceAsync(Ct);
+        var builder = Host.CreateApplicationBuilder();
+        if (value is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["EmbeddingKit:Search:LexicalRankLimit"] = value });
+        }
+
+        builder.Services.AddEmbeddingKit(kit => kit.AddModel(Hashing()).UsePostgres(dataSource, PostgresServer.NewSchemaName("ranklimit")));
+        using var host = builder.Build();
+
+        Assert.Equal(expected, host.Services.GetRequiredService<IOptions<EmbeddingSearchOptions>>().Value.LexicalRankLimit);
+    }
+
+    [Theory]
     [InlineData("EmbeddingKit:Queue:MaxAttempts", "0")]
     [InlineData("EmbeddingKit:Search:UncoveredLimit", "0")]
+    [InlineData("EmbeddingKit:Search:LexicalRankLimit", "0")]
     public async Task StartAsync_OptionOutOfRange_RefusesToStart(string key, string value)
     {
         var dataSource = await server.GetDataSourceAsync(Ct);

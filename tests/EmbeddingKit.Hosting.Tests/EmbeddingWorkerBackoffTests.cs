@@ -63,6 +63,27 @@ public sealed class EmbeddingWorkerBackoffTests
     }
 
     [Fact]
+    public async Task Worker_StatsReadFinishingAfterTheIdleCheck_DoesNotLeaveAStaleOutstandingCount()
+    {
+        // The stats loop reads first and gets its answer (20 outstanding) only after the idle check's later read (0) has
+        // returned and the worker has stopped as idle: that older count must not become the last one published.
+        var statistics = new RacingStatistics();
+        var queue = new ScriptedQueue(TimeProvider.System, [], Step.Empty) { BeforeFetch = statistics.FirstReadStarted };
+        var worker = new EmbeddingWorker(
+            queue,
+            new FailingHandler(),
+            Options.Create(new EmbeddingWorkerOptions { Concurrency = 1, BatchSize = 1, StopWhenIdle = true, PollInterval = TimeSpan.FromMilliseconds(50), StatsInterval = TimeSpan.FromSeconds(1) }),
+            statistics: statistics);
+
+        await worker.StartAsync(Ct);
+        await worker.ExecuteTask!.WaitAsync(WaitLimit, Ct);
+
+        Assert.True(worker.Progress.StoppedWhenIdle);
+        Assert.Equal(2, statistics.Reads);
+        Assert.Equal(0, worker.Progress.Outstanding);
+    }
+
+    [Fact]
     public void Validate_MaxFailureBackoffOverADay_Throws()
     {
         var options = new EmbeddingWorkerOptions { MaxFailureBackoff = TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1) };
@@ -110,6 +131,9 @@ public sealed class EmbeddingWorkerBackoffTests
         private readonly List<double> _fetchedAt = [];
         private long _nextId;
 
+        /// <summary>Gets a task each fetch waits for first (none by default).</summary>
+        public Task BeforeFetch { get; init; } = Task.CompletedTask;
+
         public double[] FetchedAt()
         {
             lock (_fetchedAt)
@@ -118,8 +142,9 @@ public sealed class EmbeddingWorkerBackoffTests
             }
         }
 
-        public ValueTask<IReadOnlyList<EmbeddingTask>> FetchReadyAsync(FetchRequest request, CancellationToken cancellationToken = default)
+        public async ValueTask<IReadOnlyList<EmbeddingTask>> FetchReadyAsync(FetchRequest request, CancellationToken cancellationToken = default)
         {
+            await BeforeFetch.WaitAsync(cancellationToken);
             int index;
             lock (_fetchedAt)
             {
@@ -130,11 +155,11 @@ public sealed class EmbeddingWorkerBackoffTests
             return (index < script.Length ? script[index] : then) switch
             {
                 Step.Throw => throw new InvalidOperationException("database down"),
-                Step.ClaimOne => ValueTask.FromResult<IReadOnlyList<EmbeddingTask>>(
+                Step.ClaimOne =>
                 [
                     new EmbeddingTask { Id = Interlocked.Increment(ref _nextId), EntityType = "doc", EntityId = "1", Model = Model, Generation = 1, LeaseToken = Guid.NewGuid() },
-                ]),
-                _ => ValueTask.FromResult<IReadOnlyList<EmbeddingTask>>([]),
+                ],
+                _ => [],
             };
         }
 
@@ -149,5 +174,31 @@ public sealed class EmbeddingWorkerBackoffTests
             throw new NotSupportedException();
 
         public ValueTask<CompleteResult> CompleteAsync(IReadOnlyList<EmbeddingTask> tasks, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    }
+
+    /// <summary>The first read waits until a later one has returned, then answers 20 outstanding; every later read
+    /// answers 0 at once.</summary>
+    private sealed class RacingStatistics : IEmbeddingQueueStatistics
+    {
+        private readonly TaskCompletionSource _firstStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _laterReturned = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _reads;
+
+        public Task FirstReadStarted => _firstStarted.Task;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public async ValueTask<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _reads) == 1)
+            {
+                _firstStarted.SetResult();
+                await _laterReturned.Task;
+                return [new QueueStats { EntityType = "doc", Model = Model, Ready = 20 }];
+            }
+
+            _laterReturned.TrySetResult();
+            return [new QueueStats { EntityType = "doc", Model = Model }];
+        }
     }
 }
