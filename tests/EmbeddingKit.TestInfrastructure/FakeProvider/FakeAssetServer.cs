@@ -21,6 +21,8 @@ public sealed class FakeAssetServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private long _requests;
+    private long _bigBytesSent;
+    private int _bigFinished;
 
     private FakeAssetServer(WebApplication app)
     {
@@ -29,6 +31,12 @@ public sealed class FakeAssetServer : IAsyncDisposable
 
     /// <summary>Gets the server's root, <c>http://127.0.0.1:port/</c>.</summary>
     public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>Gets the bytes of <c>/big.png</c> written so far (the client's socket took them).</summary>
+    public long BigBytesSent => Interlocked.Read(ref _bigBytesSent);
+
+    /// <summary>Gets whether a <c>/big.png</c> response has ended (sent whole, or the client went away).</summary>
+    public bool BigFinished => Volatile.Read(ref _bigFinished) != 0;
 
     /// <summary>Gets the requests received.</summary>
     public long RequestCount => Interlocked.Read(ref _requests);
@@ -62,9 +70,17 @@ public sealed class FakeAssetServer : IAsyncDisposable
         {
             context.Response.ContentType = "image/png";
             var chunk = new byte[64 * 1024];
-            for (var i = 0; i < 1_000 && !context.RequestAborted.IsCancellationRequested; i++)
+            try
             {
-                await context.Response.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
+                for (var i = 0; i < 1_000 && !context.RequestAborted.IsCancellationRequested; i++)
+                {
+                    await context.Response.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
+                    Interlocked.Add(ref server._bigBytesSent, chunk.Length);
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref server._bigFinished, 1);
             }
         });
         app.MapGet("/page.html", context =>
