@@ -44,13 +44,7 @@ internal static class ModelIndexes
         }
         finally
         {
-            // A lost connection ended its session, and the lock with it: the error that lost it is the one to report.
-            if (connection.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
-                unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
+            await EmbeddingKit.Postgres.PostgresSessionLock.ReleaseAsync(connection, key);
         }
     }
 

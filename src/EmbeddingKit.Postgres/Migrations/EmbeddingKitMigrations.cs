@@ -89,13 +89,7 @@ public static class EmbeddingKitMigrations
         }
         finally
         {
-            // A lost connection ended its session, and the lock with it: the error that lost it is the one to report.
-            if (connection.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
-                unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lockKey });
-                await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
-            }
+            await PostgresSessionLock.ReleaseAsync(connection, lockKey).ConfigureAwait(false);
         }
     }
 
