@@ -1,4 +1,6 @@
+using System.IO.Pipelines;
 using System.Net;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -21,19 +23,22 @@ public sealed class FakeAssetServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private long _requests;
-    private long _bigBytesSent;
+    private readonly SentBytes _sent;
     private int _bigFinished;
 
-    private FakeAssetServer(WebApplication app)
+    private FakeAssetServer(WebApplication app, SentBytes sent)
     {
         _app = app;
+        _sent = sent;
     }
 
     /// <summary>Gets the server's root, <c>http://127.0.0.1:port/</c>.</summary>
     public Uri BaseUrl { get; private set; } = null!;
 
-    /// <summary>Gets the bytes of <c>/big.png</c> written so far (the client's socket took them).</summary>
-    public long BigBytesSent => Interlocked.Read(ref _bigBytesSent);
+    /// <summary>Gets the bytes, headers included, that the server handed to its connections' sockets. Counted below
+    /// HTTP: once a client has gone away, Kestrel discards what a handler writes without an error, so a handler's own
+    /// count would include bytes nobody sent.</summary>
+    public long BytesSent => Interlocked.Read(ref _sent.Count);
 
     /// <summary>Gets whether a <c>/big.png</c> response has ended (sent whole, or the client went away).</summary>
     public bool BigFinished => Volatile.Read(ref _bigFinished) != 0;
@@ -47,14 +52,23 @@ public sealed class FakeAssetServer : IAsyncDisposable
     public static async Task<FakeAssetServer> StartAsync(CancellationToken cancellationToken = default)
     {
         FakeAssetServer? server = null;
-        var (_, address) = await LoopbackWebApp.StartAsync(app => server = Map(app), null, cancellationToken).ConfigureAwait(false);
+        var sent = new SentBytes();
+        var (_, address) = await LoopbackWebApp.StartAsync(
+            app => server = Map(app, sent),
+            limits: null,
+            listen: endpoint => endpoint.Use(next => connection =>
+            {
+                connection.Transport = new CountedPipe(connection.Transport, sent);
+                return next(connection);
+            }),
+            cancellationToken).ConfigureAwait(false);
         server!.BaseUrl = address;
         return server;
     }
 
-    private static FakeAssetServer Map(WebApplication app)
+    private static FakeAssetServer Map(WebApplication app, SentBytes sent)
     {
-        var server = new FakeAssetServer(app);
+        var server = new FakeAssetServer(app, sent);
         app.Use(async (context, next) =>
         {
             Interlocked.Increment(ref server._requests);
@@ -75,7 +89,6 @@ public sealed class FakeAssetServer : IAsyncDisposable
                 for (var i = 0; i < 1_000 && !context.RequestAborted.IsCancellationRequested; i++)
                 {
                     await context.Response.Body.WriteAsync(chunk, context.RequestAborted).ConfigureAwait(false);
-                    Interlocked.Add(ref server._bigBytesSent, chunk.Length);
                 }
             }
             finally
@@ -123,5 +136,39 @@ public sealed class FakeAssetServer : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private sealed class SentBytes
+    {
+        public long Count;
+    }
+
+    /// <summary>A connection's pipes with the output counted as the server writes it to the socket's side.</summary>
+    private sealed class CountedPipe(IDuplexPipe inner, SentBytes sent) : IDuplexPipe
+    {
+        public PipeReader Input => inner.Input;
+
+        public PipeWriter Output { get; } = new CountedWriter(inner.Output, sent);
+    }
+
+    private sealed class CountedWriter(PipeWriter inner, SentBytes sent) : PipeWriter
+    {
+        public override void Advance(int bytes)
+        {
+            Interlocked.Add(ref sent.Count, bytes);
+            inner.Advance(bytes);
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => inner.FlushAsync(cancellationToken);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
     }
 }

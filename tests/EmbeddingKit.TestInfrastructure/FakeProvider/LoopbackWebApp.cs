@@ -13,13 +13,18 @@ namespace EmbeddingKit.TestInfrastructure.FakeProvider;
 internal static class LoopbackWebApp
 {
     /// <summary>Builds the app, lets <paramref name="map"/> add its routes, starts it and returns it with its address.</summary>
-    public static async Task<(WebApplication App, Uri Address)> StartAsync(Action<WebApplication> map, Action<KestrelServerOptions>? limits, CancellationToken cancellationToken)
+    public static Task<(WebApplication App, Uri Address)> StartAsync(Action<WebApplication> map, Action<KestrelServerOptions>? limits, CancellationToken cancellationToken) =>
+        StartAsync(map, limits, listen: null, cancellationToken);
+
+    /// <summary>Builds the app, lets <paramref name="map"/> add its routes and <paramref name="listen"/> configure the
+    /// endpoint (connection middleware), starts it and returns it with its address.</summary>
+    public static async Task<(WebApplication App, Uri Address)> StartAsync(Action<WebApplication> map, Action<KestrelServerOptions>? limits, Action<ListenOptions>? listen, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options =>
         {
-            options.Listen(IPAddress.Loopback, 0);
+            options.Listen(IPAddress.Loopback, 0, endpoint => listen?.Invoke(endpoint));
             limits?.Invoke(options);
         });
         var app = builder.Build();
