@@ -110,6 +110,39 @@ public sealed class EndToEndTests(PostgresServer server)
     }
 
     [Fact]
+    public async Task Drain_InputRejectedInOneOfSixRequests_ResendsOnlyThatRequestsOtherInputs()
+    {
+        // The model keeps the default BatchSize (64) while the provider takes 10 inputs per request: the runtime calls
+        // the client once per request the client plans, so the refused request fails alone and its siblings are kept.
+        await using var stack = await EmbeddingStack.CreateAsync(
+            server,
+            provider => [new Runtime.EmbeddingModel("model-a", 64, OpenAI.OpenAICompatibleEmbeddingGenerator.Create(new OpenAI.OpenAICompatibleEmbeddingOptions
+            {
+                BaseUrl = provider.BaseUrl,
+                ApiKey = "test-key",
+                Model = "model-a",
+                Dimensions = 64,
+                MaxInputsPerRequest = 10,
+            }))],
+            Ct);
+        stack.Provider.RejectedInputMarker = "POISON";
+        for (var i = 0; i < 60; i++)
+        {
+            stack.Documents.Texts[$"d{i}"] = i == 23 ? "this one is POISON for the provider" : $"ordinary document number {i}";
+        }
+
+        await stack.Runtime.EnqueueTextEmbeddingAsync(Type, stack.Documents.Texts.Keys, cancellationToken: Ct);
+        await stack.DrainAsync(Ct);
+
+        var dead = await stack.QueueAdmin.ListDeadAsync(cancellationToken: Ct);
+        Assert.Equal("d23", Assert.Single(dead).Key.EntityId);
+        Assert.Equal(59L, await stack.ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64"));
+        Assert.Equal(60 + 9, stack.Provider.InputCount);
+        Assert.Equal(6 + 1, stack.Provider.RequestCount);
+        Assert.All(stack.Provider.BatchSizes, size => Assert.InRange(size, 1, 10));
+    }
+
+    [Fact]
     public async Task Rollout_FromModelAToModelB_RefusesEarlySwitchFallsBackWhilePartialAndRetiresA()
     {
         await using var stack = await EmbeddingStack.CreateAsync(server, p => [EmbeddingStack.Model(p, "model-a", 64), EmbeddingStack.Model(p, "model-b", 64)], Ct);

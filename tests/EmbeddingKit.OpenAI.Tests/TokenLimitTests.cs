@@ -1,5 +1,8 @@
 using System.Text.Json;
+using EmbeddingKit.Embedders;
+using EmbeddingKit.Resilience;
 using EmbeddingKit.TestInfrastructure.FakeProvider;
+using Microsoft.Extensions.AI;
 using Microsoft.ML.Tokenizers;
 
 namespace EmbeddingKit.OpenAI.Tests;
@@ -38,6 +41,34 @@ public sealed class TokenLimitTests
         {
             Assert.Equal(FakeResponseBodies.VectorForText(inputs[i], result[i].Vector.Length), result[i].Vector.ToArray());
         }
+    }
+
+    [Fact]
+    public async Task PlanRequests_ThroughMiddleware_EachPlannedRangeIsOneRequestWhenSentAlone()
+    {
+        await using var server = await FakeEmbeddingServer.StartAsync(Ct);
+        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.Model = "text-embedding-3-small";
+            o.MaxTokensPerRequest = 200;
+            o.MaxInputsPerRequest = 5;
+        })).AsBuilder().UseRetry().UseConcurrencyLimit().Build();
+
+        // Two long texts (about 125 tokens each) do not fit one request's 200 tokens; the short ones fill requests of 5.
+        var inputs = Enumerable.Range(0, 12).Select(i => i < 2 ? $"document {i}: " + LongText : $"short document {i}").ToArray();
+
+        var planner = generator.GetService<IEmbeddingRequestPlanner>();
+        var plan = planner!.PlanRequests(inputs);
+        var expected = EmbeddingKit.OpenAI.Internal.TokenLimiter.PlanRequests(inputs, 5, 200, "text-embedding-3-small");
+        foreach (var range in plan)
+        {
+            await generator.GenerateAsync(inputs[range], cancellationToken: Ct);
+        }
+
+        Assert.Equal(expected.Select(p => new Range(p.Offset, p.Offset + p.Count)), plan);
+        Assert.Equal([1, 5, 5, 1], plan.Select(r => r.GetOffsetAndLength(inputs.Length).Length));
+        Assert.Equal(plan.Count, server.RequestCount);
+        Assert.Equal([1, 5, 5, 1], server.BatchSizes);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using EmbeddingKit.Embedders;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +11,7 @@ namespace EmbeddingKit.OpenAI.Internal;
 /// resilience middleware (retry honouring Retry-After, then the concurrency limit) around a single-attempt HTTP sender,
 /// under the total timeout of a request.
 /// </summary>
-internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
+internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>, IEmbeddingRequestPlanner
 {
     private readonly EmbeddingTransport _transport;
     private readonly OpenAICompatibleEmbeddingOptions _options;
@@ -112,6 +113,23 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
 
         result.Usage = new UsageDetails { InputTokenCount = usage.PromptTokens, TotalTokenCount = usage.TotalTokens };
         return unusable is null ? result : throw PartialResult(_options, model, result, unusable);
+    }
+
+    /// <summary>The requests <see cref="GenerateAsync"/> sends: at most <see cref="OpenAICompatibleEmbeddingOptions.MaxInputsPerRequest"/>
+    /// inputs and the model's request token budget each. Counted on the texts before truncation, which only shortens
+    /// them, so a planned range never splits again inside <see cref="GenerateAsync"/>.</summary>
+    public IReadOnlyList<Range> PlanRequests(IReadOnlyList<string> inputs, EmbeddingGenerationOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var model = options?.ModelId ?? _options.Model!;
+        var texts = new string[inputs.Count];
+        for (var i = 0; i < texts.Length; i++)
+        {
+            texts[i] = inputs[i] ?? string.Empty;
+        }
+
+        var plan = TokenLimiter.PlanRequests(texts, _options.MaxInputsPerRequest, TokenLimiter.RequestBudget(model, _options.MaxTokensPerRequest), model);
+        return plan.ConvertAll(p => new Range(p.Offset, p.Offset + p.Count));
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null)

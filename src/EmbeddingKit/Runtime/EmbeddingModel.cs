@@ -52,10 +52,13 @@ public sealed class EmbeddingModel
     /// <see cref="Embedders.IAssetSource"/>), or null when the model embeds text only.</summary>
     public IEmbeddingGenerator<Embedders.MultimodalInput, Embedding<float>>? MultimodalGenerator { get; init; }
 
-    /// <summary>Gets the documents per generator call. Default 64.</summary>
+    /// <summary>Gets the documents per generator call when the generator does not plan its own requests. A generator that
+    /// offers an <see cref="Embedders.IEmbeddingRequestPlanner"/> (the OpenAI-compatible client does) is called once per
+    /// provider request it plans, and this size does not apply. Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Gets the generator calls in flight at once for one batch of tasks. Default 4.</summary>
+    /// <summary>Gets the generator calls in flight at once for one batch of tasks (provider requests, for a generator that
+    /// plans its requests). Default 4.</summary>
     public int MaxConcurrentBatches { get; init; } = 4;
 
     /// <summary>Gets the storage target (for the reference pgvector storage: the table), or null for the storage's

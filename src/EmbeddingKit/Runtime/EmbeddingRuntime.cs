@@ -202,7 +202,7 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
         }
 
         var records = new ConcurrentBag<(EmbeddingTask Task, EmbeddingRecord Record)>(reused ?? []);
-        var chunks = changed.Chunk(model.BatchSize).ToList();
+        var chunks = PlanCalls(model, generator, options, changed);
         await Parallel.ForEachAsync(
             chunks,
             new ParallelOptions { MaxDegreeOfParallelism = model.MaxConcurrentBatches, CancellationToken = cancellationToken },
@@ -210,6 +210,36 @@ public sealed partial class EmbeddingRuntime : IEmbeddingTaskHandler
 
         var embedded = records.ToList();
         await WriteEmbeddedAsync(model, embedded, outcome, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Groups the inputs into generator calls once: each call one provider request when the generator plans its
+    /// requests (<see cref="IEmbeddingRequestPlanner"/>), else <see cref="EmbeddingModel.BatchSize"/> inputs.</summary>
+    private static List<Pending<TInput>[]> PlanCalls<TInput>(
+        EmbeddingModel model, IEmbeddingGenerator<TInput, Embedding<float>> generator, EmbeddingGenerationOptions? options, List<Pending<TInput>> changed)
+    {
+        if (changed is not List<Pending<string>> texts || generator.GetService<IEmbeddingRequestPlanner>() is not { } planner)
+        {
+            return [.. changed.Chunk(model.BatchSize)];
+        }
+
+        var plan = planner.PlanRequests(texts.ConvertAll(p => p.Input), options);
+        var calls = new List<Pending<TInput>[]>(plan.Count);
+        var next = 0;
+        foreach (var range in plan)
+        {
+            var (offset, length) = range.GetOffsetAndLength(changed.Count);
+            if (offset != next || length < 1)
+            {
+                throw new InvalidOperationException($"The request plan of model '{model.Name}' does not cover its {changed.Count} inputs in order with non-empty ranges (range {range} after input {next}).");
+            }
+
+            calls.Add([.. changed.GetRange(offset, length)]);
+            next = offset + length;
+        }
+
+        return next == changed.Count
+            ? calls
+            : throw new InvalidOperationException($"The request plan of model '{model.Name}' covers {next} of its {changed.Count} inputs.");
     }
 
     private async Task WriteAsync(List<EmbeddingTask> tasks, string result, EmbeddingModel model, OutcomeBuilder outcome, Func<ValueTask<int>> write)
