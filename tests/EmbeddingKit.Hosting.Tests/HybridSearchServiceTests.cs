@@ -53,6 +53,29 @@ public sealed class HybridSearchServiceTests(PostgresServer server) : IAsyncLife
     }
 
     [Fact]
+    public async Task SearchAsync_FusionSettingsSavedInThisProcess_TheNextHybridSearchUsesThem()
+    {
+        // The saved settings come with the cached search state; saving through another LexicalIndex (as the tuner does)
+        // drops this process's cached state at once, without waiting for the notification.
+        Assert.NotNull(_stack.Search.ActiveModels);
+        var before = await _stack.Search.SearchAsync(Articles["2"], Type, k: 10, path: SearchPath.Hybrid, cancellationToken: Ct);
+        var cached = await _stack.Search.ActiveModels!.GetAsync(Type, "model-a", Ct);
+
+        await new LexicalIndex(_stack.DataSource, _stack.Schema).SaveHybridSettingsAsync(Type, new HybridSettings(1, 1.0, 1.0, 40, 40), Ct);
+        var after = await _stack.Search.SearchAsync(Articles["2"], Type, k: 10, path: SearchPath.Hybrid, cancellationToken: Ct);
+
+        // RRF scores 1/(k + rank) per side: the top hit, first on both sides, scores 2/61 with k = 60 and 2/2 with k = 1.
+        Assert.Null(cached.Hybrid);
+        Assert.Equal("2", before.Hits[0].EntityId);
+        Assert.Equal(1, before.Hits[0].VectorRank);
+        Assert.Equal(1, before.Hits[0].LexicalRank);
+        Assert.Equal(2.0 / 61, before.Hits[0].Score, 1e-9);
+        Assert.Equal("2", after.Hits[0].EntityId);
+        Assert.Equal(1.0, after.Hits[0].Score, 1e-9);
+        Assert.Equal(new HybridSettings(1, 1.0, 1.0, 40, 40), (await _stack.Search.ActiveModels.GetAsync(Type, "model-a", Ct)).Hybrid);
+    }
+
+    [Fact]
     public async Task SearchAsync_Lexical_AnswersWithoutEmbeddingTheQuery()
     {
         _stack.Provider.ResetCounters();

@@ -50,6 +50,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _rollout.Changed += OnChanged;
+        LexicalIndex.HybridSettingsSaved += OnHybridSettingsSaved;
     }
 
     /// <summary>Gets whether the listening connection is up, so entries live up to <see cref="ActiveModelCacheOptions.MaxAge"/>.</summary>
@@ -94,6 +95,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _rollout.Changed -= OnChanged;
+        LexicalIndex.HybridSettingsSaved -= OnHybridSettingsSaved;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_listener is not null)
         {
@@ -136,6 +138,14 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     }
 
     private void OnChanged() => Interlocked.Increment(ref _changes);
+
+    private void OnHybridSettingsSaved(string schema)
+    {
+        if (string.Equals(schema, _rollout.Schema, StringComparison.Ordinal))
+        {
+            OnChanged();
+        }
+    }
 
     private void OnNotification(object sender, NpgsqlNotificationEventArgs e)
     {

@@ -120,7 +120,7 @@ public sealed class EmbeddingSearchService
         var defaultModel = model ?? (writeModels.Count > 0 ? writeModels[0] : null);
         if (path == SearchPath.Lexical)
         {
-            var settings = await index!.GetHybridSettingsAsync(entityType, cancellationToken).ConfigureAwait(false) ?? HybridSettings.Default;
+            var settings = await FusionSettingsAsync(index!, await ReadStateAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             var lexicalHits = await FuseAsync([], query, index, k, settings, entityType, entityIds, lexicalOnlyLacking: false, cancellationToken).ConfigureAwait(false);
             return new EmbeddingSearchResult(entityType, defaultModel ?? string.Empty, [.. lexicalHits.Select(h => Hit(h, null, null, "lexical"))], false);
         }
@@ -148,7 +148,7 @@ public sealed class EmbeddingSearchService
         }
 
         var hybrid = path == SearchPath.Hybrid;
-        var fusion = hybrid ? await index!.GetHybridSettingsAsync(entityType, cancellationToken).ConfigureAwait(false) ?? HybridSettings.Default : HybridSettings.Default;
+        var fusion = hybrid ? await FusionSettingsAsync(index!, state, cancellationToken).ConfigureAwait(false) : HybridSettings.Default;
         HybridVectorList primary;
         try
         {
@@ -325,6 +325,13 @@ public sealed class EmbeddingSearchService
         var pathName = PathName(result.Path);
         return [.. result.Hits.Select(h => new EmbeddingSearchHit(h.EntityId, h.Score, list.Model, pathName) { Chunk = h.Chunk, SnippetStart = h.ChunkStart, SnippetLength = h.ChunkLength, Text = h.Text })];
     }
+
+    /// <summary>The entity type's saved fusion settings: from its search state (no round trip of their own) when the
+    /// lexical index lives in the state's schema, as composed by <c>UsePostgres</c>; else read from the index.</summary>
+    private async ValueTask<HybridSettings> FusionSettingsAsync(LexicalIndex index, SearchModelState state, CancellationToken cancellationToken) =>
+        string.Equals(index.Schema, _models.Schema, StringComparison.Ordinal)
+            ? state.Hybrid ?? HybridSettings.Default
+            : await index.GetHybridSettingsAsync(state.EntityType, cancellationToken).ConfigureAwait(false) ?? HybridSettings.Default;
 
     private async ValueTask<SearchModelState> ReadStateAsync(string entityType, string? defaultModel, CancellationToken cancellationToken) => ActiveModels is { } cache
         ? await cache.GetAsync(entityType, defaultModel, cancellationToken).ConfigureAwait(false)

@@ -79,18 +79,25 @@ public sealed class LexicalIndex
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        return new HybridSettings(reader.GetInt32(0), reader.GetDouble(1), reader.GetDouble(2), reader.GetInt32(3), reader.GetInt32(4))
-        {
-            Mrr = reader.IsDBNull(5) ? null : reader.GetDouble(5),
-        };
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadHybridSettings(reader, 0) : null;
     }
 
-    /// <summary>Saves the fusion settings of an entity type (hybrid search uses them from its next query).</summary>
+    /// <summary>Raised in this process after fusion settings are saved, with the schema, so a state cache over that schema
+    /// drops what it kept at once (other processes learn it from the notification).</summary>
+    internal static event Action<string>? HybridSettingsSaved;
+
+    /// <summary>Reads the six fusion-settings columns from <paramref name="first"/> on, or null when they are null (none
+    /// saved).</summary>
+    internal static HybridSettings? ReadHybridSettings(NpgsqlDataReader reader, int first) => reader.IsDBNull(first)
+        ? null
+        : new HybridSettings(reader.GetInt32(first), reader.GetDouble(first + 1), reader.GetDouble(first + 2), reader.GetInt32(first + 3), reader.GetInt32(first + 4))
+        {
+            Mrr = reader.IsDBNull(first + 5) ? null : reader.GetDouble(first + 5),
+        };
+
+    /// <summary>Saves the fusion settings of an entity type. Hybrid search reads them with the entity type's search state,
+    /// which caches keep until a change: the save notifies the schema's channel (other processes) and this process's
+    /// caches, so the next query uses them.</summary>
     public async ValueTask SaveHybridSettingsAsync(string entityType, HybridSettings settings, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
@@ -102,6 +109,7 @@ public sealed class LexicalIndex
             ON CONFLICT (entity_type) DO UPDATE SET
                 rrf_k = excluded.rrf_k, vector_weight = excluded.vector_weight, lexical_weight = excluded.lexical_weight,
                 vector_depth = excluded.vector_depth, lexical_depth = excluded.lexical_depth, mrr = excluded.mrr, tuned_at = now()
+            RETURNING pg_notify($8, entity_type)
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.RrfK });
@@ -110,6 +118,8 @@ public sealed class LexicalIndex
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.VectorDepth });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.LexicalDepth });
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = settings.Mrr, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Double });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = SearchModelStore.NotificationChannelFor(Schema) });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        HybridSettingsSaved?.Invoke(Schema);
     }
 }

@@ -11,6 +11,10 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed record SearchModelState(
     string EntityType, ActiveModel? Active, ModelSearchSettings? ActiveSettings, ModelSearchSettings? PreviousSettings, bool HasPendingWork)
 {
+    /// <summary>Gets the entity type's saved fusion settings (<see cref="LexicalIndex.SaveHybridSettingsAsync"/>), or null
+    /// when none were saved (hybrid search then fuses with <see cref="HybridSettings.Default"/>).</summary>
+    public HybridSettings? Hybrid { get; init; }
+
     /// <summary>Gets the model the state was read for while none is active (search's default), if any.</summary>
     public string? DefaultModel { get; init; }
 

@@ -77,6 +77,7 @@ public sealed class SearchModelStore
             return new SearchModelState(entityType, null, defaultModel is null ? null : ReadSettings(reader, 6, defaultModel), null, reader.GetBoolean(14))
             {
                 DefaultModel = defaultModel,
+                Hybrid = LexicalIndex.ReadHybridSettings(reader, 15),
             };
         }
 
@@ -89,6 +90,7 @@ public sealed class SearchModelStore
             reader.GetBoolean(14))
         {
             DefaultModel = defaultModel,
+            Hybrid = LexicalIndex.ReadHybridSettings(reader, 15),
         };
     }
 
@@ -245,6 +247,7 @@ public sealed class SearchModelStore
     {
         private readonly string _active = schema + ".embeddingkit_active_models";
         private readonly string _settings = schema + ".embeddingkit_model_settings";
+        private readonly string _hybrid = schema + ".embeddingkit_hybrid_settings";
         private string? _state;
 
         public string GetActive => field ??= $"SELECT entity_type, model, previous_model, coverage, forced, switched_at FROM {_active} WHERE entity_type = $1";
@@ -271,11 +274,13 @@ public sealed class SearchModelStore
             SELECT a.entity_type, a.model, a.previous_model, a.coverage, a.forced, a.switched_at,
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
-                   coalesce(a.model, $2) IS NOT NULL AND ({pendingWork})
+                   coalesce(a.model, $2) IS NOT NULL AND ({pendingWork}),
+                   h.rrf_k, h.vector_weight, h.lexical_weight, h.vector_depth, h.lexical_depth, h.mrr
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
             LEFT JOIN {_settings} s ON s.model = coalesce(a.model, $2)
             LEFT JOIN {_settings} p ON p.model = a.previous_model
+            LEFT JOIN {_hybrid} h ON h.entity_type = e.entity_type
             """;
 
         public string GetSettings => field ??= $"SELECT path, oversample, ef_search, recall FROM {_settings} WHERE model = $1";
