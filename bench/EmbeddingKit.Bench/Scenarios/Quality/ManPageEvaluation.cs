@@ -83,6 +83,19 @@ internal static class ManPageEvaluation
                 {
                     result.Metrics[$"mrr_at_10_gain_{Key(system)}_chunk_best{suffix}_vs_truncate"] = result.Metrics[$"mrr_at_10_{Key(system)}_chunk_best{suffix}"] - cut;
                 }
+
+                if (context.Integer("--man-stored", 0) != 0 && configurations[0] == (size, overlap))
+                {
+                    await ManPageStoredEvaluation.RunAsync(context, result, system, model, pages, isLong, chunker, suffix, cancellationToken);
+                    foreach (var searched in new[] { "exact", "hnsw" })
+                    {
+                        if (result.Metrics.TryGetValue($"mrr_at_10_{Key(system)}_stored_truncate_{searched}", out var storedCut))
+                        {
+                            result.Metrics[$"mrr_at_10_gain_{Key(system)}_stored_chunk_best{suffix}_{searched}_vs_truncate"] =
+                                result.Metrics[$"mrr_at_10_{Key(system)}_stored_chunk_best{suffix}_{searched}"] - storedCut;
+                        }
+                    }
+                }
             }
         }
     }
@@ -163,8 +176,7 @@ internal static class ManPageEvaluation
     /// two best); the right page's rank is the number of pages scoring higher.</summary>
     private static void Score(BenchResult result, string system, string path, float[][] queries, List<(int Entity, float[] Vector)> rows, int entities, bool[] isLong, bool top2)
     {
-        double hits = 0, reciprocal = 0, longHits = 0, longReciprocal = 0;
-        var longCount = isLong.Count(l => l);
+        var ranks = new int?[queries.Length];
         var first = new float[entities];
         var second = new float[entities];
         for (var q = 0; q < queries.Length; q++)
@@ -195,7 +207,21 @@ internal static class ManPageEvaluation
                 }
             }
 
-            if (rank < K)
+            ranks[q] = rank < K ? rank : null;
+        }
+
+        Record(result, system, path, ranks, isLong);
+    }
+
+    /// <summary>Records recall@10 and MRR@10 from each query's rank of its right page (null: not in the top 10), over all
+    /// pages and over the long ones.</summary>
+    internal static void Record(BenchResult result, string system, string path, IReadOnlyList<int?> ranks, bool[] isLong)
+    {
+        double hits = 0, reciprocal = 0, longHits = 0, longReciprocal = 0;
+        var longCount = isLong.Count(l => l);
+        for (var q = 0; q < ranks.Count; q++)
+        {
+            if (ranks[q] is int rank && rank < K)
             {
                 hits++;
                 reciprocal += 1.0 / (rank + 1);
@@ -208,10 +234,10 @@ internal static class ManPageEvaluation
         }
 
         var key = Key(system);
-        result.Metrics[$"recall_at_10_{key}_{path}"] = hits / queries.Length;
-        result.Metrics[$"mrr_at_10_{key}_{path}"] = reciprocal / queries.Length;
-        result.Table.Add([system, path, F(hits / queries.Length), F(reciprocal / queries.Length)]);
-        Console.Error.WriteLine($"  {system} {path}: recall@10 {F(hits / queries.Length)}, MRR@10 {F(reciprocal / queries.Length)}" +
+        result.Metrics[$"recall_at_10_{key}_{path}"] = hits / ranks.Count;
+        result.Metrics[$"mrr_at_10_{key}_{path}"] = reciprocal / ranks.Count;
+        result.Table.Add([system, path, F(hits / ranks.Count), F(reciprocal / ranks.Count)]);
+        Console.Error.WriteLine($"  {system} {path}: recall@10 {F(hits / ranks.Count)}, MRR@10 {F(reciprocal / ranks.Count)}" +
             (longCount > 0 ? $"; over the window ({longCount}): recall@10 {F(longHits / longCount)}, MRR@10 {F(longReciprocal / longCount)}" : string.Empty));
         if (longCount > 0)
         {
