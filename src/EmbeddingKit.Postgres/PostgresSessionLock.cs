@@ -16,8 +16,14 @@ internal static class PostgresSessionLock
             return;
         }
 
-        await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
+        await using var unlock = new NpgsqlCommand(Sql.Unlock, connection);
         unlock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
         await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    /// <summary>The unlock statement (constant text; the key is a parameter).</summary>
+    private static class Sql
+    {
+        public const string Unlock = "SELECT pg_advisory_unlock($1)";
     }
 }

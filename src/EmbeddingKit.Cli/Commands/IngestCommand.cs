@@ -38,7 +38,7 @@ internal static class IngestCommand
                 // One transaction for every file and the deletion of what none of them holds.
                 await using var connection = await host.DataSource.OpenConnectionAsync(cancellationToken);
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await using (var create = new NpgsqlCommand($"CREATE TEMP TABLE {SeenTable} (id text PRIMARY KEY) ON COMMIT DROP", connection, transaction))
+                await using (var create = new NpgsqlCommand(Sql.CreateSeen, connection, transaction))
                 {
                     await create.ExecuteNonQueryAsync(cancellationToken);
                 }
@@ -141,7 +141,7 @@ internal static class IngestCommand
             chunk.Clear();
             if (sync is not null)
             {
-                await using var seen = new NpgsqlCommand($"INSERT INTO {SeenTable} SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", connection, transaction);
+                await using var seen = new NpgsqlCommand(Sql.RecordSeen, connection, transaction);
                 seen.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. distinct.Select(d => d.Id)] });
                 await seen.ExecuteNonQueryAsync(cancellationToken);
             }
@@ -170,6 +170,8 @@ internal static class IngestCommand
             return lacking;
         }
 
+        // Composed per call: it names the host's lexical documents and embedding table, which this static command gets
+        // per call.
         await using var command = new NpgsqlCommand($"""
             SELECT i.id FROM unnest($2::text[]) AS i(id)
             WHERE NOT EXISTS (SELECT 1 FROM {PostgresIdentifier.Qualify(schema, "embeddingkit_lexical_documents")} l WHERE l.entity_type = $1 AND l.entity_id = i.id)
@@ -185,5 +187,13 @@ internal static class IngestCommand
         }
 
         return lacking;
+    }
+
+    /// <summary>The statements over <see cref="SeenTable"/> (constant text; the ids are a parameter).</summary>
+    private static class Sql
+    {
+        public const string CreateSeen = $"CREATE TEMP TABLE {SeenTable} (id text PRIMARY KEY) ON COMMIT DROP";
+
+        public const string RecordSeen = $"INSERT INTO {SeenTable} SELECT unnest($1::text[]) ON CONFLICT DO NOTHING";
     }
 }

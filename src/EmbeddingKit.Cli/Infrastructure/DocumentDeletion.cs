@@ -1,4 +1,3 @@
-using EmbeddingKit.Postgres;
 using EmbeddingKit.Tasks;
 using Npgsql;
 
@@ -23,11 +22,7 @@ internal static class DocumentDeletion
     public static async Task<Result> DeleteAsync(CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {
         var distinct = ids.Distinct(StringComparer.Ordinal).ToArray();
-        await using var command = new NpgsqlCommand(
-            $"DELETE FROM {host.Documents.QualifiedName} WHERE entity_type = $1 AND id = ANY($2) RETURNING id", connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = distinct });
-        var deleted = await ReadIdsAsync(command, cancellationToken);
+        var deleted = await host.Documents.DeleteAsync(connection, transaction, entityType, distinct, cancellationToken);
         var gone = deleted.ToHashSet(StringComparer.Ordinal);
         var unknown = distinct.Where(id => !gone.Contains(id)).ToList();
         var (enqueued, models) = await EnqueueAsync(host, connection, transaction, entityType, distinct, deleted, cancellationToken);
@@ -38,13 +33,7 @@ internal static class DocumentDeletion
     /// (an ingest's <c>--sync</c>), and enqueues the deletion of their vectors.</summary>
     public static async Task<Result> DeleteAbsentAsync(CliHost host, NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, string seenTable, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand($"""
-            DELETE FROM {host.Documents.QualifiedName} d
-            WHERE d.entity_type = $1 AND NOT EXISTS (SELECT 1 FROM {PostgresIdentifier.Quote(seenTable)} s WHERE s.id = d.id)
-            RETURNING d.id
-            """, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        var deleted = await ReadIdsAsync(command, cancellationToken);
+        var deleted = await host.Documents.DeleteAbsentAsync(connection, transaction, entityType, seenTable, cancellationToken);
         var (enqueued, models) = await EnqueueAsync(host, connection, transaction, entityType, deleted, deleted, cancellationToken);
         return new Result(deleted, [], enqueued, models);
     }
@@ -69,6 +58,7 @@ internal static class DocumentDeletion
         var tables = (await StoredVectors.ListTablesAsync(connection, transaction, host.Schema, cancellationToken)).Select(t => t.Qualified).ToList();
         if (tables.Count > 0)
         {
+            // Composed per call: a union over the embedding tables the schema holds now.
             var union = string.Join("\nUNION\n", tables.Select(t => $"SELECT entity_id, model FROM {t} WHERE entity_type = $1 AND entity_id = ANY($2)"));
             await using var command = new NpgsqlCommand(union, connection, transaction);
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
@@ -88,17 +78,5 @@ internal static class DocumentDeletion
         var requests = pairs.Select(p => new EnqueueRequest(entityType, p.Id, p.Model)).ToList();
         var enqueued = await host.Queue.EnqueueAsync(requests, connection, transaction, cancellationToken);
         return (enqueued, [.. pairs.Select(p => p.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)]);
-    }
-
-    private static async Task<List<string>> ReadIdsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
-    {
-        var ids = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            ids.Add(reader.GetString(0));
-        }
-
-        return ids;
     }
 }

@@ -17,12 +17,14 @@ internal sealed class DocumentStore : IDocumentBuilder
     public const string TableName = "embeddingkit_documents";
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly Sql _sql;
 
     public DocumentStore(NpgsqlDataSource dataSource, string schema)
     {
         _dataSource = dataSource;
         Schema = schema;
         QualifiedName = PostgresIdentifier.Qualify(schema, TableName);
+        _sql = new Sql(schema, QualifiedName);
     }
 
     public string Schema { get; }
@@ -31,18 +33,7 @@ internal sealed class DocumentStore : IDocumentBuilder
 
     public async Task EnsureTableAsync(CancellationToken cancellationToken)
     {
-        await using var command = _dataSource.CreateCommand($"""
-            CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(Schema)};
-            CREATE TABLE IF NOT EXISTS {QualifiedName} (
-                entity_type  text        NOT NULL,
-                id           text        NOT NULL,
-                text         text        NOT NULL,
-                metadata     jsonb,
-                content_hash bytea       NOT NULL,
-                updated_at   timestamptz NOT NULL DEFAULT now(),
-                PRIMARY KEY (entity_type, id)
-            )
-            """);
+        await using var command = _dataSource.CreateCommand(_sql.EnsureTable);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -55,16 +46,12 @@ internal sealed class DocumentStore : IDocumentBuilder
     /// </summary>
     public async Task<List<string>> UpsertAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, IReadOnlyList<SourceDocument> documents, CancellationToken cancellationToken)
     {
-        const string staging = "embeddingkit_documents_staging";
-        await using (var create = new NpgsqlCommand(
-            $"CREATE TEMP TABLE IF NOT EXISTS {staging} (id text NOT NULL, text text NOT NULL, metadata jsonb, content_hash bytea NOT NULL) ON COMMIT DELETE ROWS",
-            connection,
-            transaction))
+        await using (var create = new NpgsqlCommand(Sql.CreateStaging, connection, transaction))
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using (var import = await connection.BeginBinaryImportAsync($"COPY {staging} (id, text, metadata, content_hash) FROM STDIN (FORMAT BINARY)", cancellationToken))
+        await using (var import = await connection.BeginBinaryImportAsync(Sql.CopyToStaging, cancellationToken))
         {
             foreach (var document in documents)
             {
@@ -86,34 +73,10 @@ internal sealed class DocumentStore : IDocumentBuilder
             await import.CompleteAsync(cancellationToken);
         }
 
-        // Both CTEs see the snapshot from before the write, so "old" holds the previous hashes.
-        await using var upsert = new NpgsqlCommand($"""
-            WITH old AS (
-                SELECT s.id, d.content_hash FROM {staging} s
-                LEFT JOIN {QualifiedName} d ON d.entity_type = $1 AND d.id = s.id
-            ),
-            written AS (
-                INSERT INTO {QualifiedName} AS d (entity_type, id, text, metadata, content_hash)
-                SELECT $1, id, text, metadata, content_hash FROM {staging}
-                ON CONFLICT (entity_type, id) DO UPDATE
-                    SET text = excluded.text, metadata = excluded.metadata, content_hash = excluded.content_hash, updated_at = now()
-                    WHERE d.content_hash <> excluded.content_hash OR d.metadata IS DISTINCT FROM excluded.metadata
-                RETURNING d.id, d.content_hash
-            )
-            SELECT w.id FROM written w JOIN old o ON o.id = w.id
-            WHERE o.content_hash IS DISTINCT FROM w.content_hash
-            """, connection, transaction);
+        await using var upsert = new NpgsqlCommand(_sql.Upsert, connection, transaction);
         upsert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
-        var changed = new List<string>();
-        await using (var reader = await upsert.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                changed.Add(reader.GetString(0));
-            }
-        }
-
-        await using (var clear = new NpgsqlCommand($"TRUNCATE {staging}", connection, transaction))
+        var changed = await ReadIdsAsync(upsert, 0, cancellationToken);
+        await using (var clear = new NpgsqlCommand(Sql.ClearStaging, connection, transaction))
         {
             await clear.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -125,7 +88,7 @@ internal sealed class DocumentStore : IDocumentBuilder
     public async ValueTask<IReadOnlyDictionary<string, DocumentResult>> BuildAsync(string entityType, IReadOnlyList<string> entityIds, CancellationToken cancellationToken = default)
     {
         var result = new Dictionary<string, DocumentResult>(entityIds.Count, StringComparer.Ordinal);
-        await using (var command = _dataSource.CreateCommand($"SELECT id, text FROM {QualifiedName} WHERE entity_type = $1 AND id = ANY($2)"))
+        await using (var command = _dataSource.CreateCommand(_sql.Build))
         {
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
             command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. entityIds] });
@@ -155,7 +118,7 @@ internal sealed class DocumentStore : IDocumentBuilder
     public async Task<Dictionary<string, long>> CountByEntityTypeAsync(CancellationToken cancellationToken)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        await using var command = _dataSource.CreateCommand($"SELECT entity_type, count(*) FROM {QualifiedName} GROUP BY entity_type");
+        await using var command = _dataSource.CreateCommand(_sql.CountByEntityType);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -171,6 +134,7 @@ internal sealed class DocumentStore : IDocumentBuilder
         var missing = missingIn is { } m
             ? $"AND NOT EXISTS (SELECT 1 FROM {m.Table} e WHERE e.entity_type = d.entity_type AND e.entity_id = d.id AND e.model = $4)"
             : "";
+        // Composed per call: the filter names the embedding table of the model asked for.
         await using var command = _dataSource.CreateCommand($"""
             SELECT d.id FROM {QualifiedName} d
             WHERE d.entity_type = $1 AND ($2::text IS NULL OR d.id COLLATE "C" > $2) {missing}
@@ -184,7 +148,36 @@ internal sealed class DocumentStore : IDocumentBuilder
             command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = model.Model });
         }
 
-        var ids = new List<string>(limit);
+        return await ReadIdsAsync(command, limit, cancellationToken);
+    }
+
+    /// <summary>Deletes documents of an entity type on the caller's connection and transaction and returns the ids
+    /// deleted.</summary>
+    public async Task<List<string>> DeleteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, string[] ids, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(_sql.Delete, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = ids });
+        return await ReadIdsAsync(command, 0, cancellationToken);
+    }
+
+    /// <summary>Deletes the documents of an entity type whose id is not in the temporary table <paramref name="seenTable"/>
+    /// on the caller's connection and transaction and returns the ids deleted.</summary>
+    public async Task<List<string>> DeleteAbsentAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string entityType, string seenTable, CancellationToken cancellationToken)
+    {
+        // Composed per call: it names the caller's temporary table.
+        await using var command = new NpgsqlCommand($"""
+            DELETE FROM {QualifiedName} d
+            WHERE d.entity_type = $1 AND NOT EXISTS (SELECT 1 FROM {PostgresIdentifier.Quote(seenTable)} s WHERE s.id = d.id)
+            RETURNING d.id
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
+        return await ReadIdsAsync(command, 0, cancellationToken);
+    }
+
+    private static async Task<List<string>> ReadIdsAsync(NpgsqlCommand command, int capacity, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>(capacity);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -192,5 +185,56 @@ internal sealed class DocumentStore : IDocumentBuilder
         }
 
         return ids;
+    }
+
+    /// <summary>The statements of the documents table, with its schema and name spliced in once (validated and quoted),
+    /// and of the session's staging table.</summary>
+    private sealed class Sql(string schema, string table)
+    {
+        private const string Staging = "embeddingkit_documents_staging";
+
+        public const string CreateStaging =
+            $"CREATE TEMP TABLE IF NOT EXISTS {Staging} (id text NOT NULL, text text NOT NULL, metadata jsonb, content_hash bytea NOT NULL) ON COMMIT DELETE ROWS";
+
+        public const string CopyToStaging = $"COPY {Staging} (id, text, metadata, content_hash) FROM STDIN (FORMAT BINARY)";
+
+        public const string ClearStaging = $"TRUNCATE {Staging}";
+
+        public string EnsureTable => field ??= $"""
+            CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(schema)};
+            CREATE TABLE IF NOT EXISTS {table} (
+                entity_type  text        NOT NULL,
+                id           text        NOT NULL,
+                text         text        NOT NULL,
+                metadata     jsonb,
+                content_hash bytea       NOT NULL,
+                updated_at   timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (entity_type, id)
+            )
+            """;
+
+        // Both CTEs see the snapshot from before the write, so "old" holds the previous hashes.
+        public string Upsert => field ??= $"""
+            WITH old AS (
+                SELECT s.id, d.content_hash FROM {Staging} s
+                LEFT JOIN {table} d ON d.entity_type = $1 AND d.id = s.id
+            ),
+            written AS (
+                INSERT INTO {table} AS d (entity_type, id, text, metadata, content_hash)
+                SELECT $1, id, text, metadata, content_hash FROM {Staging}
+                ON CONFLICT (entity_type, id) DO UPDATE
+                    SET text = excluded.text, metadata = excluded.metadata, content_hash = excluded.content_hash, updated_at = now()
+                    WHERE d.content_hash <> excluded.content_hash OR d.metadata IS DISTINCT FROM excluded.metadata
+                RETURNING d.id, d.content_hash
+            )
+            SELECT w.id FROM written w JOIN old o ON o.id = w.id
+            WHERE o.content_hash IS DISTINCT FROM w.content_hash
+            """;
+
+        public string Build => field ??= $"SELECT id, text FROM {table} WHERE entity_type = $1 AND id = ANY($2)";
+
+        public string CountByEntityType => field ??= $"SELECT entity_type, count(*) FROM {table} GROUP BY entity_type";
+
+        public string Delete => field ??= $"DELETE FROM {table} WHERE entity_type = $1 AND id = ANY($2) RETURNING id";
     }
 }

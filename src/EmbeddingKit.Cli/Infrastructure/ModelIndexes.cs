@@ -50,7 +50,7 @@ internal static class ModelIndexes
 
     private static async Task<bool> TryLockAsync(NpgsqlConnection connection, long key, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection);
+        await using var command = new NpgsqlCommand(Sql.TryLock, connection);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = key });
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
@@ -58,4 +58,10 @@ internal static class ModelIndexes
     /// <summary>The key of "embeddingkit-cli:indexes:" + the table: stable across processes and versions (table names are
     /// ASCII identifiers, so the UTF-8 hash equals the UTF-16 one this used before).</summary>
     private static long Key(string table) => EmbeddingKit.Postgres.PostgresKeyHash.Compute("embeddingkit-cli:indexes:" + table);
+
+    /// <summary>The CLI's index lock (constant text; the key is a parameter).</summary>
+    private static class Sql
+    {
+        public const string TryLock = "SELECT pg_try_advisory_lock($1)";
+    }
 }

@@ -22,6 +22,7 @@ internal static class StoredVectors
         var groups = new List<Group>();
         foreach (var (qualified, dimensions) in tables)
         {
+            // Composed per call: one statement per embedding table the schema holds now.
             await using var command = dataSource.CreateCommand($"SELECT entity_type, model, count(*) FILTER (WHERE chunk = 0), count(*) FROM {qualified} GROUP BY entity_type, model ORDER BY 1, 2");
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
@@ -37,11 +38,7 @@ internal static class StoredVectors
     public static async Task<List<(string Qualified, int Dimensions)>> ListTablesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string schema, CancellationToken cancellationToken)
     {
         var tables = new List<(string Qualified, int Dimensions)>();
-        await using var command = new NpgsqlCommand("""
-            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname ~ '^embeddingkit_embeddings_[0-9]+$'
-            ORDER BY c.relname
-            """, connection, transaction);
+        await using var command = new NpgsqlCommand(Sql.ListTables, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -51,5 +48,15 @@ internal static class StoredVectors
         }
 
         return tables;
+    }
+
+    /// <summary>The statement that finds the embedding tables (constant text; the schema is a parameter).</summary>
+    private static class Sql
+    {
+        public const string ListTables = """
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname ~ '^embeddingkit_embeddings_[0-9]+$'
+            ORDER BY c.relname
+            """;
     }
 }

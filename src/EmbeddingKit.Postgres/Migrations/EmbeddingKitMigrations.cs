@@ -34,24 +34,24 @@ public static class EmbeddingKitMigrations
     public static async Task<IReadOnlyList<int>> ApplyAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        var quotedSchema = PostgresIdentifier.Quote(schema, nameof(schema));
+        var sql = new Sql(PostgresIdentifier.Quote(schema, nameof(schema)));
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await ApplyAsync(connection, schema, quotedSchema, cancellationToken).ConfigureAwait(false);
+        return await ApplyAsync(connection, schema, sql, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Returns the versions applied to <paramref name="schema"/> (empty if the schema or table is missing).</summary>
     public static async Task<IReadOnlyList<int>> GetAppliedVersionsAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        PostgresIdentifier.Validate(schema, nameof(schema));
+        var sql = new Sql(PostgresIdentifier.Quote(schema, nameof(schema)));
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return await ReadAppliedAsync(connection, schema, cancellationToken).ConfigureAwait(false);
+        return await ReadAppliedAsync(connection, schema, sql, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<IReadOnlyList<int>> ApplyAsync(NpgsqlConnection connection, string schema, string quotedSchema, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<int>> ApplyAsync(NpgsqlConnection connection, string schema, Sql sql, CancellationToken cancellationToken)
     {
         var lockKey = AdvisoryLockKey(schema);
-        await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_lock($1)", connection))
+        await using (var lockCommand = new NpgsqlCommand(Sql.Lock, connection))
         {
             lockCommand.Parameters.Add(new NpgsqlParameter<long> { TypedValue = lockKey });
             await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -59,20 +59,12 @@ public static class EmbeddingKitMigrations
 
         try
         {
-            await using (var setup = new NpgsqlCommand(
-                $"""
-                CREATE SCHEMA IF NOT EXISTS {quotedSchema};
-                CREATE TABLE IF NOT EXISTS {quotedSchema}.embeddingkit_migrations (
-                    version    integer PRIMARY KEY,
-                    name       text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                );
-                """, connection))
+            await using (var setup = new NpgsqlCommand(sql.Setup, connection))
             {
                 await setup.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            var applied = (await ReadAppliedAsync(connection, schema, cancellationToken).ConfigureAwait(false)).ToHashSet();
+            var applied = (await ReadAppliedAsync(connection, schema, sql, cancellationToken).ConfigureAwait(false)).ToHashSet();
             var newlyApplied = new List<int>();
             foreach (var migration in All)
             {
@@ -81,7 +73,7 @@ public static class EmbeddingKitMigrations
                     continue;
                 }
 
-                await ApplyOneAsync(connection, quotedSchema, migration, cancellationToken).ConfigureAwait(false);
+                await ApplyOneAsync(connection, sql, migration, cancellationToken).ConfigureAwait(false);
                 newlyApplied.Add(migration.Version);
             }
 
@@ -93,13 +85,14 @@ public static class EmbeddingKitMigrations
         }
     }
 
-    private static async Task ApplyOneAsync(NpgsqlConnection connection, string quotedSchema, Migration migration, CancellationToken cancellationToken)
+    private static async Task ApplyOneAsync(NpgsqlConnection connection, Sql sql, Migration migration, CancellationToken cancellationToken)
     {
-        var record = $"INSERT INTO {quotedSchema}.embeddingkit_migrations (version, name) VALUES ({migration.Version.ToString(CultureInfo.InvariantCulture)}, {PostgresIdentifier.QuoteLiteral(migration.Name)});";
+        // Composed per migration: its embedded text and the row that records it run as one command.
+        var record = $"INSERT INTO {sql.Migrations} (version, name) VALUES ({migration.Version.ToString(CultureInfo.InvariantCulture)}, {PostgresIdentifier.QuoteLiteral(migration.Name)});";
         if (migration.InTransaction)
         {
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand($"SET LOCAL search_path TO {quotedSchema}, public;\n{migration.Sql}\n{record}", connection, transaction))
+            await using (var command = new NpgsqlCommand($"{sql.SetLocalSearchPath}\n{migration.Sql}\n{record}", connection, transaction))
             {
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -109,7 +102,7 @@ public static class EmbeddingKitMigrations
         else
         {
             // Statements such as CREATE INDEX CONCURRENTLY cannot run in a transaction; each statement runs on its own.
-            await using (var path = new NpgsqlCommand($"SET search_path TO {quotedSchema}, public", connection))
+            await using (var path = new NpgsqlCommand(sql.SetSearchPath, connection))
             {
                 await path.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -123,26 +116,23 @@ public static class EmbeddingKitMigrations
             {
                 if (connection.State == System.Data.ConnectionState.Open)
                 {
-                    await using var reset = new NpgsqlCommand("RESET search_path", connection);
+                    await using var reset = new NpgsqlCommand(Sql.ResetSearchPath, connection);
                     await reset.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
                 }
             }
         }
     }
 
-    private static async Task<IReadOnlyList<int>> ReadAppliedAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<int>> ReadAppliedAsync(NpgsqlConnection connection, string schema, Sql sql, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
-            """
-            SELECT to_regclass(quote_ident($1) || '.embeddingkit_migrations') IS NOT NULL
-            """, connection);
+        await using var command = new NpgsqlCommand(Sql.Exists, connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schema });
         if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not true)
         {
             return [];
         }
 
-        await using var read = new NpgsqlCommand($"SELECT version FROM {PostgresIdentifier.Quote(schema)}.embeddingkit_migrations ORDER BY version", connection);
+        await using var read = new NpgsqlCommand(sql.ReadApplied, connection);
         var versions = new List<int>();
         await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -182,5 +172,34 @@ public static class EmbeddingKitMigrations
         }
 
         return migrations;
+    }
+
+    /// <summary>The runner's bookkeeping statements, with the schema spliced in once (validated and quoted).</summary>
+    private sealed class Sql(string schema)
+    {
+        public const string Lock = "SELECT pg_advisory_lock($1)";
+
+        public const string ResetSearchPath = "RESET search_path";
+
+        public const string Exists = """
+            SELECT to_regclass(quote_ident($1) || '.embeddingkit_migrations') IS NOT NULL
+            """;
+
+        public string Migrations { get; } = schema + ".embeddingkit_migrations";
+
+        public string Setup => field ??= $"""
+            CREATE SCHEMA IF NOT EXISTS {schema};
+            CREATE TABLE IF NOT EXISTS {schema}.embeddingkit_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """;
+
+        public string SetLocalSearchPath => field ??= $"SET LOCAL search_path TO {schema}, public;";
+
+        public string SetSearchPath => field ??= $"SET search_path TO {schema}, public";
+
+        public string ReadApplied => field ??= $"SELECT version FROM {Migrations} ORDER BY version";
     }
 }

@@ -24,6 +24,7 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed partial class ActiveModelCache : IAsyncDisposable
 {
     private readonly SearchModelStore _rollout;
+    private readonly Sql _sql;
     private readonly ActiveModelCacheOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -47,6 +48,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
         _options = options ?? new ActiveModelCacheOptions();
         _options.Validate();
         _rollout = rollout;
+        _sql = new Sql(SearchModelStore.NotificationChannelFor(rollout.Schema), rollout.TaskChannel);
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _rollout.Changed += OnChanged;
@@ -163,7 +165,7 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     {
         await PostgresNotificationListener.RunAsync(
             _rollout.DataSource,
-            $"LISTEN {SearchModelStore.NotificationChannelFor(_rollout.Schema)}; LISTEN {_rollout.TaskChannel}",
+            _sql.Listen,
             OnNotification,
             () =>
             {
@@ -186,4 +188,10 @@ public sealed partial class ActiveModelCache : IAsyncDisposable
     private static partial void LogListenFailed(ILogger logger, double maxAgeSeconds, double delaySeconds, string error);
 
     private sealed record Entry(SearchModelState State, long Changes, long Enqueues, long ReadAt, bool Listening);
+
+    /// <summary>The cache's statement, built once (the channels are named from the validated schema).</summary>
+    private sealed class Sql(string rolloutChannel, string taskChannel)
+    {
+        public string Listen { get; } = $"LISTEN {rolloutChannel}; LISTEN {taskChannel}";
+    }
 }

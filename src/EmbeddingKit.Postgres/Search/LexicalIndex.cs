@@ -12,6 +12,7 @@ namespace EmbeddingKit.Postgres.Search;
 public sealed class LexicalIndex
 {
     private readonly NpgsqlDataSource _dataSource;
+    private readonly Sql _sql;
 
     /// <summary>Creates the index.</summary>
     /// <param name="dataSource">The database.</param>
@@ -21,6 +22,7 @@ public sealed class LexicalIndex
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
         Statements = new LexicalStatements(schema);
+        _sql = new Sql(Statements);
     }
 
     /// <summary>Gets the schema.</summary>
@@ -39,11 +41,7 @@ public sealed class LexicalIndex
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         PostgresIdentifier.Validate(configuration, nameof(configuration));
-        await using var command = _dataSource.CreateCommand($"""
-            INSERT INTO {Statements.Configurations} (entity_type, configuration)
-            SELECT $1, cfg.oid::regconfig FROM pg_ts_config cfg WHERE cfg.cfgname = $2 ORDER BY cfg.oid LIMIT 1
-            ON CONFLICT (entity_type) DO UPDATE SET configuration = excluded.configuration
-            """);
+        await using var command = _dataSource.CreateCommand(_sql.SetConfiguration);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = configuration });
         if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
@@ -56,7 +54,7 @@ public sealed class LexicalIndex
     public async ValueTask<string> GetConfigurationAsync(string entityType, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        await using var command = _dataSource.CreateCommand($"SELECT ({Statements.ConfigurationOf("$1")})::text");
+        await using var command = _dataSource.CreateCommand(_sql.GetConfiguration);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         return (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
@@ -65,7 +63,7 @@ public sealed class LexicalIndex
     public async ValueTask<long> CountAsync(string entityType, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        await using var command = _dataSource.CreateCommand($"SELECT count(*) FROM {Statements.Documents} WHERE entity_type = $1");
+        await using var command = _dataSource.CreateCommand(_sql.Count);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
@@ -74,9 +72,7 @@ public sealed class LexicalIndex
     public async ValueTask<HybridSettings?> GetHybridSettingsAsync(string entityType, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
-        await using var command = _dataSource.CreateCommand($"""
-            SELECT rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr FROM {Statements.HybridSettings} WHERE entity_type = $1
-            """);
+        await using var command = _dataSource.CreateCommand(_sql.GetHybridSettings);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadHybridSettings(reader, 0) : null;
@@ -103,14 +99,7 @@ public sealed class LexicalIndex
         ArgumentException.ThrowIfNullOrWhiteSpace(entityType);
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
-        await using var command = _dataSource.CreateCommand($"""
-            INSERT INTO {Statements.HybridSettings} (entity_type, rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            ON CONFLICT (entity_type) DO UPDATE SET
-                rrf_k = excluded.rrf_k, vector_weight = excluded.vector_weight, lexical_weight = excluded.lexical_weight,
-                vector_depth = excluded.vector_depth, lexical_depth = excluded.lexical_depth, mrr = excluded.mrr, tuned_at = now()
-            RETURNING pg_notify($8, entity_type)
-            """);
+        await using var command = _dataSource.CreateCommand(_sql.SaveHybridSettings);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = entityType });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.RrfK });
         command.Parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.VectorWeight });
@@ -121,5 +110,32 @@ public sealed class LexicalIndex
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = SearchModelStore.NotificationChannelFor(Schema) });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         HybridSettingsSaved?.Invoke(Schema);
+    }
+
+    /// <summary>The statements, with the schema's tables spliced in once (validated and quoted).</summary>
+    private sealed class Sql(LexicalStatements statements)
+    {
+        public string SetConfiguration => field ??= $"""
+            INSERT INTO {statements.Configurations} (entity_type, configuration)
+            SELECT $1, cfg.oid::regconfig FROM pg_ts_config cfg WHERE cfg.cfgname = $2 ORDER BY cfg.oid LIMIT 1
+            ON CONFLICT (entity_type) DO UPDATE SET configuration = excluded.configuration
+            """;
+
+        public string GetConfiguration => field ??= $"SELECT ({statements.ConfigurationOf("$1")})::text";
+
+        public string Count => field ??= $"SELECT count(*) FROM {statements.Documents} WHERE entity_type = $1";
+
+        public string GetHybridSettings => field ??= $"""
+            SELECT rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr FROM {statements.HybridSettings} WHERE entity_type = $1
+            """;
+
+        public string SaveHybridSettings => field ??= $"""
+            INSERT INTO {statements.HybridSettings} (entity_type, rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (entity_type) DO UPDATE SET
+                rrf_k = excluded.rrf_k, vector_weight = excluded.vector_weight, lexical_weight = excluded.lexical_weight,
+                vector_depth = excluded.vector_depth, lexical_depth = excluded.lexical_depth, mrr = excluded.mrr, tuned_at = now()
+            RETURNING pg_notify($8, entity_type)
+            """;
     }
 }

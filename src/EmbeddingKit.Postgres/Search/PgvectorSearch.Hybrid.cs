@@ -76,7 +76,7 @@ public sealed partial class PgvectorSearch
             var settings = FusedSettings(vectors, options);
             if (transaction is null && settings.Count > 0)
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
             }
 
             foreach (var setting in settings)
@@ -89,7 +89,7 @@ public sealed partial class PgvectorSearch
             batch.BatchCommands.Add(command);
             if (transaction is null && settings.Count > 0)
             {
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
             }
 
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -180,10 +180,11 @@ public sealed partial class PgvectorSearch
         }
 
         var ef = Math.Min(Math.Max(rows, efSearch), VectorSearchDefaults.MaxEfSearch);
+        // Composed per call: the value is the search's (SET takes no parameters).
         settings.Add(string.Create(CultureInfo.InvariantCulture, $"SET LOCAL hnsw.ef_search = {ef}"));
         if (options.EntityType is not null || options.EntityIds is not null || rows > ef || vectors.Any(l => l.LackingModel is not null))
         {
-            settings.Add("SET LOCAL hnsw.iterative_scan = relaxed_order");
+            settings.Add(Sql.RelaxedOrder);
         }
 
         return settings;

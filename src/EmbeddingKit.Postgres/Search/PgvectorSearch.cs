@@ -182,7 +182,7 @@ public sealed partial class PgvectorSearch
         await using var batch = new NpgsqlBatch(connection, transaction);
         if (ownTransaction)
         {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Begin));
         }
 
         foreach (var setting in Settings(options, path))
@@ -206,7 +206,7 @@ public sealed partial class PgvectorSearch
         batch.BatchCommands.Add(command);
         if (ownTransaction)
         {
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand(Sql.Commit));
         }
 
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -279,10 +279,11 @@ public sealed partial class PgvectorSearch
 
         var rows = options.IndexRows;
         var efSearch = Math.Min(Math.Max(rows, options.EfSearch), VectorSearchDefaults.MaxEfSearch);
+        // Composed per call: the value is the search's (SET takes no parameters).
         settings.Add(string.Create(CultureInfo.InvariantCulture, $"SET LOCAL hnsw.ef_search = {efSearch}"));
         if (options.EntityType is not null || options.EntityIds is not null || rows > efSearch)
         {
-            settings.Add("SET LOCAL hnsw.iterative_scan = relaxed_order");
+            settings.Add(Sql.RelaxedOrder);
         }
 
         return settings;
@@ -419,5 +420,16 @@ public sealed partial class PgvectorSearch
         public long Rows { get; set; }
 
         public bool Selective { get; set; }
+    }
+
+    /// <summary>The constant statements of a search's round trip (the search statements themselves are composed per
+    /// shape and cached).</summary>
+    private static class Sql
+    {
+        public const string Begin = "BEGIN";
+
+        public const string Commit = "COMMIT";
+
+        public const string RelaxedOrder = "SET LOCAL hnsw.iterative_scan = relaxed_order";
     }
 }

@@ -21,23 +21,6 @@ namespace EmbeddingKit.Postgres.Storage;
 /// </remarks>
 public sealed partial class EmbeddingIndexManager
 {
-    private const string StatusSql = """
-        SELECT n.name, c.oid IS NOT NULL, coalesce(i.indisvalid, false), coalesce(pg_relation_size(c.oid), 0),
-               EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid)
-        FROM unnest($2::text[]) WITH ORDINALITY AS n(name, ord)
-        LEFT JOIN pg_namespace s ON s.nspname = $1
-        LEFT JOIN pg_class c ON c.relname = n.name AND c.relnamespace = s.oid AND c.relkind = 'i'
-        LEFT JOIN pg_index i ON i.indexrelid = c.oid
-        ORDER BY n.ord
-        """;
-
-    private const string TableIndexesSql = """
-        SELECT c.relname, i.indisvalid, pg_relation_size(c.oid), pg_get_indexdef(c.oid)
-        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = to_regclass($1)
-        ORDER BY c.relname
-        """;
-
     private readonly NpgsqlDataSource _dataSource;
     private readonly ILogger _logger;
     private readonly ResiliencePipeline<bool> _lockWait;
@@ -90,7 +73,7 @@ public sealed partial class EmbeddingIndexManager
         ArgumentNullException.ThrowIfNull(table);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         bool created;
-        await using (var check = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')", connection))
+        await using (var check = new NpgsqlCommand(Sql.VectorMissing, connection))
         {
             created = (bool)(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
@@ -109,6 +92,7 @@ public sealed partial class EmbeddingIndexManager
             await connection.ReloadTypesAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Composed per call: the schema is the table's, and the table is given per call.
         await ExecuteAsync(connection, $"CREATE SCHEMA IF NOT EXISTS {PostgresIdentifier.Quote(table.Schema)}", cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(connection, table.CreateTableSql(), cancellationToken).ConfigureAwait(false);
         await UpgradeToChunkKeyAsync(connection, table, cancellationToken).ConfigureAwait(false);
@@ -175,7 +159,7 @@ public sealed partial class EmbeddingIndexManager
             if (serial)
             {
                 LogSerialBuild(_logger, pgvector.ToString(), PgvectorVersion.ParallelHnswBuildFixed.ToString(), model);
-                await ExecuteAsync(connection, "SET max_parallel_maintenance_workers = 0", cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(connection, Sql.SerialBuild, cancellationToken).ConfigureAwait(false);
             }
 
             try
@@ -186,7 +170,7 @@ public sealed partial class EmbeddingIndexManager
             {
                 if (serial && connection.State == System.Data.ConnectionState.Open)
                 {
-                    await ExecuteAsync(connection, "RESET max_parallel_maintenance_workers", CancellationToken.None).ConfigureAwait(false);
+                    await ExecuteAsync(connection, Sql.ResetSerialBuild, CancellationToken.None).ConfigureAwait(false);
                 }
             }
 
@@ -210,7 +194,7 @@ public sealed partial class EmbeddingIndexManager
             return [.. (await ReadStatusAsync(connection, table, model, cancellationToken).ConfigureAwait(false)).Select(s => s.Status)];
         }
 
-        await using var command = new NpgsqlCommand(TableIndexesSql, connection);
+        await using var command = new NpgsqlCommand(Sql.TableIndexes, connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.QualifiedName });
         var indexes = new List<EmbeddingIndexStatus>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -251,7 +235,7 @@ public sealed partial class EmbeddingIndexManager
         ArgumentException.ThrowIfNullOrEmpty(model);
         var names = new[] { table.HnswIndexName(model), table.BinaryQuantizedIndexName(model) };
         var kinds = new[] { EmbeddingIndexKind.Hnsw, EmbeddingIndexKind.BinaryQuantized };
-        await using var command = new NpgsqlCommand(StatusSql, connection);
+        await using var command = new NpgsqlCommand(Sql.Status, connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = table.Schema });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         var result = new List<(EmbeddingIndexStatus, bool)>(2);
@@ -269,7 +253,7 @@ public sealed partial class EmbeddingIndexManager
     // at once deadlocked (40P01). Between tries no transaction is open, so the index build never waits for us.
     private async Task AcquireLockAsync(NpgsqlConnection connection, EmbeddingTable table, CancellationToken cancellationToken) =>
         await _lockWait.ExecuteAsync(
-            static async (state, token) => await LockAsync(state.connection, state.table, "pg_try_advisory_lock", token).ConfigureAwait(false),
+            static async (state, token) => await LockAsync(state.connection, state.table, Sql.TryLock, token).ConfigureAwait(false),
             (connection, table),
             cancellationToken).ConfigureAwait(false);
 
@@ -279,13 +263,13 @@ public sealed partial class EmbeddingIndexManager
     {
         if (connection.State == System.Data.ConnectionState.Open)
         {
-            await LockAsync(connection, table, "pg_advisory_unlock", CancellationToken.None).ConfigureAwait(false);
+            await LockAsync(connection, table, Sql.Unlock, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
-    private static async Task<bool> LockAsync(NpgsqlConnection connection, EmbeddingTable table, string function, CancellationToken cancellationToken)
+    private static async Task<bool> LockAsync(NpgsqlConnection connection, EmbeddingTable table, string sql, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand($"SELECT {function}(hashtextextended($1, 0))", connection);
+        await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "embeddingkit_index:" + table.QualifiedName });
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
@@ -299,4 +283,37 @@ public sealed partial class EmbeddingIndexManager
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "pgvector {Version} has CVE-2026-3172 in parallel HNSW builds (fixed in {Fixed}): building the HNSW index of model {Model} without parallel workers")]
     private static partial void LogSerialBuild(ILogger logger, string version, string @fixed, string model);
+
+    /// <summary>The manager's statements, constant text (the tables are given per call; their own SQL is
+    /// <see cref="EmbeddingTable"/>'s).</summary>
+    private static class Sql
+    {
+        public const string VectorMissing = "SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')";
+
+        public const string Status = """
+            SELECT n.name, c.oid IS NOT NULL, coalesce(i.indisvalid, false), coalesce(pg_relation_size(c.oid), 0),
+                   EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = c.oid)
+            FROM unnest($2::text[]) WITH ORDINALITY AS n(name, ord)
+            LEFT JOIN pg_namespace s ON s.nspname = $1
+            LEFT JOIN pg_class c ON c.relname = n.name AND c.relnamespace = s.oid AND c.relkind = 'i'
+            LEFT JOIN pg_index i ON i.indexrelid = c.oid
+            ORDER BY n.ord
+            """;
+
+        public const string TableIndexes = """
+            SELECT c.relname, i.indisvalid, pg_relation_size(c.oid), pg_get_indexdef(c.oid)
+            FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid = to_regclass($1)
+            ORDER BY c.relname
+            """;
+
+        public const string SerialBuild = "SET max_parallel_maintenance_workers = 0";
+
+        public const string ResetSerialBuild = "RESET max_parallel_maintenance_workers";
+
+        // The build lock of a table, keyed by hashtextextended of "embeddingkit_index:" + its qualified name ($1).
+        public const string TryLock = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))";
+
+        public const string Unlock = "SELECT pg_advisory_unlock(hashtextextended($1, 0))";
+    }
 }
