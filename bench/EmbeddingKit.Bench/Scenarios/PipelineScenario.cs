@@ -38,6 +38,10 @@ internal sealed class PipelineScenario : IBenchScenario
         builder.UseVector();
         builder.ConnectionStringBuilder.MaxPoolSize = 40;
         builder.ConnectionStringBuilder.WriteBufferSize = context.Integer("--write-buffer", 8192);
+
+        // --auto-prepare N: Npgsql's Max Auto Prepare (0, its default, = off): statements run often are prepared once per
+        // physical connection, so PostgreSQL stops parsing and planning the claim, upsert and complete every batch.
+        builder.ConnectionStringBuilder.MaxAutoPrepare = context.Integer("--auto-prepare", 0);
         await using var dataSource = builder.Build();
         var schema = "bench_pipeline_" + Guid.NewGuid().ToString("N")[..8];
         await EmbeddingKitMigrations.ApplyAsync(dataSource, schema, cancellationToken);
