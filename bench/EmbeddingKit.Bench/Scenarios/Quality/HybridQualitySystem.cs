@@ -60,20 +60,7 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         // The user's write path: tasks enqueued, the worker builds each document, embeds it and stores the vector and
         // the lexical document in one write.
         var watch = Stopwatch.StartNew();
-        await _services.GetRequiredService<EmbeddingRuntime>().EnqueueTextEmbeddingAsync(EntityType, documents.Keys, cancellationToken: cancellationToken);
-        var worker = _services.GetRequiredService<EmbeddingWorker>();
-        await worker.StartAsync(cancellationToken);
-        while (worker.Completed + worker.Failed < pairs.Count)
-        {
-            await Task.Delay(50, cancellationToken);
-        }
-
-        await worker.StopAsync(cancellationToken);
-        if (worker.Failed > 0)
-        {
-            throw new InvalidOperationException($"{worker.Failed} of {pairs.Count} documents failed to embed.");
-        }
-
+        await WorkerDrain.RunAsync(_services, EntityType, documents.Keys, "documents", cancellationToken);
         await indexes.EnsureModelIndexesAsync(table, model.Name, cancellationToken);
         foreach (var vacuumed in new[] { table.QualifiedName, PostgresIdentifier.Qualify(schema, "embeddingkit_lexical_documents") })
         {

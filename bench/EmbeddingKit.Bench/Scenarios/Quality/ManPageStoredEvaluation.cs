@@ -71,20 +71,7 @@ internal static class ManPageStoredEvaluation
             await indexes.EnsureTableAsync(table, cancellationToken);
 
             var watch = Stopwatch.StartNew();
-            await container.GetRequiredService<EmbeddingRuntime>().EnqueueTextEmbeddingAsync(
-                EntityType, [.. Enumerable.Range(0, pages.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))], cancellationToken: cancellationToken);
-            var worker = container.GetRequiredService<EmbeddingWorker>();
-            await worker.StartAsync(cancellationToken);
-            while (worker.Completed + worker.Failed < pages.Count)
-            {
-                await Task.Delay(50, cancellationToken);
-            }
-
-            await worker.StopAsync(cancellationToken);
-            if (worker.Failed > 0)
-            {
-                throw new InvalidOperationException($"{worker.Failed} of {pages.Count} man pages failed to embed.");
-            }
+            await WorkerDrain.RunAsync(container, EntityType, [.. Enumerable.Range(0, pages.Count).Select(i => i.ToString(CultureInfo.InvariantCulture))], "man pages", cancellationToken);
 
             await indexes.EnsureModelIndexesAsync(table, model.Name, cancellationToken);
             await using (var command = dataSource.CreateCommand($"VACUUM ANALYZE {table.QualifiedName}"))
