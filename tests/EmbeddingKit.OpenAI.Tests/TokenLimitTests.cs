@@ -13,16 +13,20 @@ public sealed class TokenLimitTests
 
     private static readonly string LongText = string.Join(' ', Enumerable.Repeat("tokenization matters for embeddings", 20));
 
+    /// <summary>An OpenAI embedding model (exact cl100k counts) with a request budget of tokens and inputs.</summary>
+    private static IEmbeddingGenerator<string, Embedding<float>> BudgetedGenerator(FakeEmbeddingServer server, int tokensPerRequest, int inputsPerRequest) =>
+        OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
+        {
+            o.Model = "text-embedding-3-small";
+            o.MaxTokensPerRequest = tokensPerRequest;
+            o.MaxInputsPerRequest = inputsPerRequest;
+        }));
+
     [Fact]
     public async Task GenerateAsync_BatchOverTheRequestTokenBudget_IsSplitIntoRequestsWithinIt()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
-        {
-            o.Model = "text-embedding-3-small";
-            o.MaxTokensPerRequest = 250;
-            o.MaxInputsPerRequest = 100;
-        }));
+        using var generator = BudgetedGenerator(server, tokensPerRequest: 250, inputsPerRequest: 100);
         var tokenizer = TiktokenTokenizer.CreateForModel("text-embedding-3-small");
         var inputs = Enumerable.Range(0, 12).Select(i => $"document {i}: " + LongText).ToArray();
         var perInput = inputs.Select(t => tokenizer.CountTokens(t)).ToArray();
@@ -47,12 +51,7 @@ public sealed class TokenLimitTests
     public async Task PlanRequests_ThroughMiddleware_EachPlannedRangeIsOneRequestWhenSentAlone()
     {
         await using var server = await FakeEmbeddingServer.StartAsync(Ct);
-        using var generator = OpenAICompatibleEmbeddingGenerator.Create(TestOptions.For(server, o =>
-        {
-            o.Model = "text-embedding-3-small";
-            o.MaxTokensPerRequest = 200;
-            o.MaxInputsPerRequest = 5;
-        })).AsBuilder().UseRetry().UseConcurrencyLimit().Build();
+        using var generator = BudgetedGenerator(server, tokensPerRequest: 200, inputsPerRequest: 5).AsBuilder().UseRetry().UseConcurrencyLimit().Build();
 
         // Two long texts (about 125 tokens each) do not fit one request's 200 tokens; the short ones fill requests of 5.
         var inputs = Enumerable.Range(0, 12).Select(i => i < 2 ? $"document {i}: " + LongText : $"short document {i}").ToArray();
