@@ -189,7 +189,7 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
     {
         try
         {
-            await SendBatchAsync(inputs, vectors, offset, count, model, dimensions, extra, usage, failed.Token).ConfigureAwait(false);
+            await SendBatchAsync(inputs, vectors, offset, count, model, dimensions, extra, usage, failed.Token, failed).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -200,9 +200,12 @@ internal sealed class OpenAICompatibleTextEmbeddingGenerator : IEmbeddingGenerat
 
     private async Task SendBatchAsync(
         string[] inputs, Embedding<float>?[] vectors, int offset, int count, string model, int? dimensions, AdditionalPropertiesDictionary? extra, UsageTotals usage,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, CancellationTokenSource? siblings = null)
     {
-        var request = new SingleRequestEmbeddingGenerator.RequestOptions(new ArraySegment<string>(inputs, offset, count), model, dimensions, extra, usage);
+        var request = new SingleRequestEmbeddingGenerator.RequestOptions(new ArraySegment<string>(inputs, offset, count), model, dimensions, extra, usage)
+        {
+            Siblings = siblings,
+        };
         var total = _options.TotalTimeout == Timeout.InfiniteTimeSpan ? null : new CancellationTokenSource(_options.TotalTimeout, _transport.TimeProvider);
         using var linked = total is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, total.Token);
         try

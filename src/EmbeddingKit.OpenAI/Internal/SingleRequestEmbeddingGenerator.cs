@@ -27,6 +27,13 @@ internal sealed class SingleRequestEmbeddingGenerator(EmbeddingTransport transpo
         catch (EmbeddingProviderException ex)
         {
             request.LastError = ex;
+            if (!ex.IsTransient)
+            {
+                // Cancel the sibling requests here, while this request still holds its concurrency slot: a sibling
+                // waiting for the slot must not be sent in the moment between its release and the caller's cancel.
+                request.Siblings?.Cancel();
+            }
+
             throw;
         }
 
@@ -80,6 +87,9 @@ internal sealed class SingleRequestEmbeddingGenerator(EmbeddingTransport transpo
         public UsageTotals Usage { get; }
 
         public EmbeddingProviderException? LastError { get; set; }
+
+        /// <summary>Gets the source that cancels the other requests of the same call when this one fails for good.</summary>
+        public CancellationTokenSource? Siblings { get; init; }
 
 #pragma warning disable SA1401, CA1051 // Fields: incremented with Interlocked.
         public int Attempts;
