@@ -36,7 +36,7 @@ public sealed class ChunkingTests(PostgresServer server) : CliTest(server)
         Assert.DoesNotContain(sections[0], snippet, StringComparison.Ordinal);
 
         var printed = await RunAsync("search", query, "--entity-type", "doc", "-k", "1");
-        Assert.Equal(0, printed.ExitCode);
+        printed.AssertSucceeded();
         Assert.Contains("Section 9 explains", printed.Out, StringComparison.Ordinal);
         Assert.DoesNotContain("Section 0 explains", printed.Out, StringComparison.Ordinal);
     }

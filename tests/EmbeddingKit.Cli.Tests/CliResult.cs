@@ -14,4 +14,11 @@ public sealed record CliResult(int ExitCode, string Out, string Error)
     }
 
     public string All => Out + Error;
+
+    /// <summary>Fails unless the command exited 0, with what it printed in the message (a failure in CI shows its cause).</summary>
+    public CliResult AssertSucceeded()
+    {
+        Assert.True(ExitCode == 0, $"exit {ExitCode}\nstderr: {Error}\nstdout: {Out}");
+        return this;
+    }
 }

@@ -21,7 +21,7 @@ public sealed class DeleteTests(PostgresServer server) : CliTest(server)
 
         var result = await RunAsync("delete", "gimp", "nope", "--entity-type", "package", "--json");
         var deleted = result.Json();
-        Assert.Equal(0, result.ExitCode);
+        result.AssertSucceeded();
         Assert.Equal(["gimp"], deleted.GetProperty("deleted").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(["nope"], deleted.GetProperty("unknown").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(1, deleted.GetProperty("enqueued").GetInt32());

@@ -110,7 +110,7 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
     {
         var result = await Cli.RunAsync("providers");
 
-        Assert.Equal(0, result.ExitCode);
+        result.AssertSucceeded();
         Assert.Contains(result.Out.Split('\n'), l => l.StartsWith("dashscope ", StringComparison.Ordinal));
     }
 
@@ -119,7 +119,7 @@ public sealed class EmbedAndProvidersTests(PostgresServer server) : CliTest(serv
     {
         var result = await Cli.RunAsync("--version");
 
-        Assert.Equal(0, result.ExitCode);
+        result.AssertSucceeded();
         Assert.StartsWith("0.1.0", result.Out, StringComparison.Ordinal);
     }
 

@@ -140,7 +140,7 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
 
         var result = await RunAsync("search", "python web framework", "--entity-type", "package", "-k", "3");
 
-        Assert.Equal(0, result.ExitCode);
+        result.AssertSucceeded();
         var first = result.Out.Split('\n')[0];
         Assert.Contains("django", first, StringComparison.Ordinal);
         Assert.Contains("[hashing-384, hnsw]", first, StringComparison.Ordinal); // not tuned, below 1,024 dimensions
@@ -164,7 +164,7 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
         Assert.Equal("hashing-384", hybrid.GetProperty("model").GetString());
         var only = Assert.Single(lexical.GetProperty("hits").EnumerateArray());
         Assert.Equal(("vim", "lexical"), (only.GetProperty("id").GetString(), only.GetProperty("path").GetString()));
-        Assert.Equal(0, hostile.ExitCode);
+        hostile.AssertSucceeded();
         Assert.All(hostile.Json().GetProperty("hits").EnumerateArray(), h => Assert.Equal(System.Text.Json.JsonValueKind.Null, h.GetProperty("lexical_rank").ValueKind));
         Assert.Equal(2, both.ExitCode);
     }

@@ -7,7 +7,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
     private async Task IngestAsync(int count, string entityType = "item")
     {
         var documents = Enumerable.Range(0, count).Select(i => ($"d{i:D3}", $"document number {i} about topic {i % 7} and colour {i % 5}")).ToArray();
-        Assert.Equal(0, (await RunAsync("ingest", WriteFile($"{entityType}.jsonl", Jsonl(documents)), "--entity-type", entityType)).ExitCode);
+        (await RunAsync("ingest", WriteFile($"{entityType}.jsonl", Jsonl(documents)), "--entity-type", entityType)).AssertSucceeded();
     }
 
     [Fact]
@@ -165,7 +165,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
         await RunAsync("work", "--until-idle");
         await RunAsync("models", "activate", "hashing-384", "--entity-type", "item");
         await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64");
-        Assert.Equal(0, (await RunAsync("work", "--model", "hashing-64", "--until-idle")).ExitCode);
+        (await RunAsync("work", "--model", "hashing-64", "--until-idle")).AssertSucceeded();
         await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64", "--all");
 
         var refused = await RunAsync("models", "retire", "hashing-384");
@@ -204,7 +204,7 @@ public sealed class OperationsTests(PostgresServer server) : CliTest(server)
 
         // Half of the backfill runs.
         await ExecuteAsync("DELETE FROM {s}.embeddingkit_embedding_tasks WHERE model = 'hashing-64' AND entity_id >= 'd005'");
-        Assert.Equal(0, (await RunAsync("work", "--model", "hashing-64", "--until-idle")).ExitCode);
+        (await RunAsync("work", "--model", "hashing-64", "--until-idle")).AssertSucceeded();
         Assert.Equal(5L, await ScalarAsync<long>("SELECT count(*) FROM {s}.embeddingkit_embeddings_64"));
         Assert.Equal(5, (await RunAsync("enqueue", "--entity-type", "item", "--model", "hashing-64", "--json")).Json().GetProperty("enqueued").GetInt64());
 

@@ -21,8 +21,8 @@ public sealed class QueryOptionsTests(PostgresServer server) : CliTest(server)
         var asDocument = await Cli.RunAsync(["embed", "what is gimp", "--json", .. provider]);
         var documentBody = Fake.LastRequestBody;
 
-        Assert.Equal(0, asQuery.ExitCode);
-        Assert.Equal(0, asDocument.ExitCode);
+        asQuery.AssertSucceeded();
+        asDocument.AssertSucceeded();
         Assert.Contains(queryField, queryBody, StringComparison.Ordinal);
         Assert.DoesNotContain(documentField, queryBody, StringComparison.Ordinal);
         Assert.Contains(documentField, documentBody, StringComparison.Ordinal);
@@ -48,14 +48,14 @@ public sealed class QueryOptionsTests(PostgresServer server) : CliTest(server)
         Fake.Dimensions = 16;
         string[] prefixes = ["--query-prefix", "query: ", "--document-prefix", "passage: "];
         var file = WriteFile("docs.jsonl", Jsonl(("gimp", "GNU Image Manipulation Program"), ("vim", "Vi IMproved, a text editor")));
-        Assert.Equal(0, (await RunAsync(["ingest", file, "--entity-type", "package", .. Voyage, .. prefixes])).ExitCode);
-        Assert.Equal(0, (await RunAsync(["work", "--until-idle", .. Voyage, .. prefixes])).ExitCode);
+        (await RunAsync(["ingest", file, "--entity-type", "package", .. Voyage, .. prefixes])).AssertSucceeded();
+        (await RunAsync(["work", "--until-idle", .. Voyage, .. prefixes])).AssertSucceeded();
         var documentBody = Fake.LastRequestBody;
 
         var search = await RunAsync(["search", "image editor", "--entity-type", "package", "--json", .. Voyage, .. prefixes]);
         var queryBody = Fake.LastRequestBody;
 
-        Assert.Equal(0, search.ExitCode);
+        search.AssertSucceeded();
         Assert.Contains("\"passage: GNU Image Manipulation Program\"", documentBody, StringComparison.Ordinal);
         Assert.Contains("\"input_type\":\"document\"", documentBody, StringComparison.Ordinal);
         Assert.Contains("\"query: image editor\"", queryBody, StringComparison.Ordinal);

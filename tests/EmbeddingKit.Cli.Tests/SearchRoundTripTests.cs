@@ -17,8 +17,8 @@ public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server
         var file = WriteFile("docs.jsonl", string.Join('\n',
             new[] { ("pg", "PostgreSQL object-relational database server"), ("gimp", "GNU Image Manipulation Program"), ("vim", "Vi IMproved text editor") }
                 .Select(d => $$"""{"id":"{{d.Item1}}","text":"{{d.Item2}}"}""")));
-        Assert.Equal(0, (await RunFakeAsync("ingest", file, "--entity-type", "package")).ExitCode);
-        Assert.Equal(0, (await RunFakeAsync("work", "--until-idle")).ExitCode);
+        (await RunFakeAsync("ingest", file, "--entity-type", "package")).AssertSucceeded();
+        (await RunFakeAsync("work", "--until-idle")).AssertSucceeded();
         await using var counter = RoundTripCounter.Start(Connection);
         var spans = new Dictionary<string, long>(StringComparer.Ordinal);
         using var listener = new ActivityListener
@@ -41,11 +41,11 @@ public sealed class SearchRoundTripTests(PostgresServer server) : CliTest(server
             "--connection", counter.ConnectionString, "--schema", Schema, "--provider", "openai-compatible", "--base-url", Fake.BaseUrl.ToString(),
             "--model", "m", "--dimensions", "16", "--api-key", ApiKey,
         ];
-        Assert.Equal(0, (await Cli.RunAsync(args)).ExitCode); // warm: the schema, tables and types are there now
+        (await Cli.RunAsync(args)).AssertSucceeded(); // warm: the schema, tables and types are there now
 
         var search = await Cli.RunAsync(args);
 
-        Assert.Equal(0, search.ExitCode);
+        search.AssertSucceeded();
         var hit = search.Json().GetProperty("hits")[0];
         Assert.Equal("gimp", hit.GetProperty("id").GetString());
         Assert.Equal("GNU Image Manipulation Program", hit.GetProperty("text").GetString());
