@@ -7,10 +7,17 @@ namespace EmbeddingKit.TestInfrastructure.Postgres;
 
 /// <summary>
 /// A loopback proxy in front of a PostgreSQL server that counts, from the wire, the round trips clients make: a round
-/// trip is a client transmission that starts after the server said it was ready (<c>ReadyForQuery</c>), so messages a
+/// trip is a client message sent after the client received the server's latest <c>ReadyForQuery</c>, so messages a
 /// client pipelines together (BEGIN, settings, queries and COMMIT in one batch) count once. Connection start-ups are
 /// counted apart (<see cref="Connections"/>). Only plain (non-TLS) connections are understood; TLS is refused.
 /// </summary>
+/// <remarks>
+/// "Sent after it received" is decided by byte offsets, not by when the proxy happens to read: just before a
+/// <c>ReadyForQuery</c> is forwarded, the proxy notes how many bytes the client has sent so far (read, plus waiting in
+/// the socket: on loopback a send lands in the receiver's buffer within the call). A message that starts at or past that
+/// mark was sent after the client could see the answer. Counting by read order instead miscounted under load: the server
+/// could answer a batch's first Sync before the proxy had read the batch's rest, which then counted as a round trip.
+/// </remarks>
 public sealed class RoundTripCounter : IAsyncDisposable
 {
     private const int SslRequest = 80877103;
@@ -23,8 +30,11 @@ public sealed class RoundTripCounter : IAsyncDisposable
     private long _roundTrips;
     private long _connections;
 
-    private RoundTripCounter(string connectionString)
+    private readonly TimeSpan _clientReadDelay;
+
+    private RoundTripCounter(string connectionString, TimeSpan clientReadDelay)
     {
+        _clientReadDelay = clientReadDelay;
         var target = new NpgsqlConnectionStringBuilder(connectionString);
         _host = target.Host ?? "127.0.0.1";
         _port = target.Port;
@@ -47,7 +57,10 @@ public sealed class RoundTripCounter : IAsyncDisposable
     public long Connections => Interlocked.Read(ref _connections);
 
     /// <summary>Starts a counter in front of the server a connection string points at (TCP only).</summary>
-    public static RoundTripCounter Start(string connectionString) => new(connectionString);
+    /// <param name="connectionString">The server to relay to.</param>
+    /// <param name="clientReadDelay">How long the proxy waits, once a client's bytes have arrived, before it takes them: a
+    /// proxy starved of CPU, made repeatable (a test of the counter itself); zero by default.</param>
+    public static RoundTripCounter Start(string connectionString, TimeSpan clientReadDelay = default) => new(connectionString, clientReadDelay);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -84,8 +97,8 @@ public sealed class RoundTripCounter : IAsyncDisposable
             Interlocked.Increment(ref _connections);
             var state = new ConnectionState();
             await StartUpAsync(client.GetStream(), server.GetStream()).ConfigureAwait(false);
-            var up = PumpClientAsync(client.GetStream(), server.GetStream(), state);
-            var down = PumpServerAsync(server.GetStream(), client.GetStream(), state);
+            var up = PumpClientAsync(client.Client, server.GetStream(), state);
+            var down = PumpServerAsync(server.GetStream(), client.GetStream(), client.Client, state);
             await Task.WhenAny(up, down).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
@@ -120,25 +133,54 @@ public sealed class RoundTripCounter : IAsyncDisposable
         }
     }
 
-    private async Task PumpClientAsync(Stream from, Stream to, ConnectionState state)
+    private async Task PumpClientAsync(Socket from, Stream to, ConnectionState state)
     {
-        var header = new byte[5];
+        var buffer = new byte[64 * 1024];
+        var messages = new MessageBoundaries();
         while (true)
         {
-            await from.ReadExactlyAsync(header, _stop.Token).ConfigureAwait(false);
-            var body = new byte[BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1)) - 4];
-            await from.ReadExactlyAsync(body, _stop.Token).ConfigureAwait(false);
-            if (Interlocked.Exchange(ref state.ServerReady, 0) == 1 && header[0] != (byte)'X')
+            // Wait until bytes are there without taking them, then take them under the lock the server pump's marks
+            // are taken under: every byte has one offset, counted before or after a mark, never in between.
+            await from.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _stop.Token).ConfigureAwait(false);
+            if (_clientReadDelay > TimeSpan.Zero)
             {
-                Interlocked.Increment(ref _roundTrips);
+                await Task.Delay(_clientReadDelay, _stop.Token).ConfigureAwait(false);
             }
 
-            await to.WriteAsync(header, _stop.Token).ConfigureAwait(false);
-            await to.WriteAsync(body, _stop.Token).ConfigureAwait(false);
+            int read;
+            long offset;
+            lock (state)
+            {
+                var available = from.Available;
+                if (available == 0)
+                {
+                    if (!from.Poll(0, SelectMode.SelectRead))
+                    {
+                        continue; // woken without data
+                    }
+
+                    return; // readable with nothing to read: the client closed
+                }
+
+                read = from.Receive(buffer, 0, Math.Min(available, buffer.Length), SocketFlags.None);
+                offset = state.ClientBytes;
+                state.ClientBytes += read;
+            }
+
+            foreach (var (start, type) in messages.Starts(buffer.AsSpan(0, read), offset))
+            {
+                if (type != (byte)'X' && Interlocked.Read(ref state.ReadyMark) is var mark && mark >= 0 && start >= mark
+                    && Interlocked.CompareExchange(ref state.ReadyMark, -1, mark) == mark)
+                {
+                    Interlocked.Increment(ref _roundTrips);
+                }
+            }
+
+            await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token).ConfigureAwait(false);
         }
     }
 
-    private async Task PumpServerAsync(Stream from, Stream to, ConnectionState state)
+    private async Task PumpServerAsync(Stream from, Stream to, Socket client, ConnectionState state)
     {
         var header = new byte[5];
         while (true)
@@ -148,7 +190,11 @@ public sealed class RoundTripCounter : IAsyncDisposable
             await from.ReadExactlyAsync(body, _stop.Token).ConfigureAwait(false);
             if (header[0] == (byte)'Z')
             {
-                Volatile.Write(ref state.ServerReady, 1);
+                // Before the client can see it: what the client sent up to now was sent without waiting for it.
+                lock (state)
+                {
+                    Interlocked.Exchange(ref state.ReadyMark, state.ClientBytes + client.Available);
+                }
             }
 
             await to.WriteAsync(header, _stop.Token).ConfigureAwait(false);
@@ -156,8 +202,54 @@ public sealed class RoundTripCounter : IAsyncDisposable
         }
     }
 
+    /// <summary>Finds where messages of the client's stream (a type byte, a 4-byte length that counts itself) start, across
+    /// reads that cut them anywhere.</summary>
+    private sealed class MessageBoundaries
+    {
+        private readonly byte[] _header = new byte[5];
+        private int _headerFilled;
+        private long _headerStart;
+        private long _bodyLeft;
+
+        public List<(long Start, byte Type)> Starts(ReadOnlySpan<byte> chunk, long offset)
+        {
+            var starts = new List<(long, byte)>();
+            var i = 0;
+            while (i < chunk.Length)
+            {
+                if (_bodyLeft > 0)
+                {
+                    var skip = (int)Math.Min(_bodyLeft, chunk.Length - i);
+                    _bodyLeft -= skip;
+                    i += skip;
+                    continue;
+                }
+
+                if (_headerFilled == 0)
+                {
+                    _headerStart = offset + i;
+                }
+
+                _header[_headerFilled++] = chunk[i++];
+                if (_headerFilled == _header.Length)
+                {
+                    starts.Add((_headerStart, _header[0]));
+                    _bodyLeft = BinaryPrimitives.ReadInt32BigEndian(_header.AsSpan(1)) - 4;
+                    _headerFilled = 0;
+                }
+            }
+
+            return starts;
+        }
+    }
+
     private sealed class ConnectionState
     {
-        public int ServerReady;
+        /// <summary>Bytes of the client's stream taken from its socket so far (after start-up).</summary>
+        public long ClientBytes;
+
+        /// <summary>The client offset noted when the latest ReadyForQuery was forwarded; -1 once a round trip was counted
+        /// after it.</summary>
+        public long ReadyMark = -1;
     }
 }
