@@ -88,32 +88,25 @@ internal sealed class PipelineScenario : IBenchScenario
         await container.GetRequiredService<EmbeddingIndexManager>().EnsureTableAsync(storage.GetTable("bench-768"), cancellationToken);
 
         // Warm-up, off the clock: the first batches pay for JIT compilation, the provider's HTTP connections and the
-        // database connections; a worker that runs for hours does not. By default the warm-up goes on in rounds until the
-        // JIT has settled (a round of 4,096 documents compiled for less than 100 ms), as BenchmarkDotNet warms up until
-        // its measurements settle: tiered compilation moves the hot methods through instrumented code to their final
-        // code over tens of seconds here, and a fixed warm-up of 1,024 documents measured that instead of the worker
-        // (2026-12-01: 4,300 methods and 3 s of JIT inside the measured part, 220 µs of process CPU per document
-        // against 129 after a long warm-up). --warmup N: one round of N documents instead.
+        // database connections; a worker that runs for hours does not. By default rounds of 4,096 documents until the JIT
+        // has settled (JitWarmup; a fixed 1,024 documents measured the tier-up: 220 µs of process CPU per document
+        // against 95-113 settled). --warmup N: one round of N documents instead.
         var fixedWarmup = context.Integer("--warmup", 0);
         var warmupRound = fixedWarmup > 0 ? fixedWarmup : 4_096;
         var maxRounds = fixedWarmup > 0 ? 1 : context.Integer("--warmup-rounds", 40);
-        var warmup = 0;
         await worker.StartAsync(cancellationToken);
-        for (var round = 0; round < maxRounds; round++)
-        {
-            var jitBeforeRound = System.Runtime.JitInfo.GetCompilationTime();
-            await runtime.EnqueueTextEmbeddingAsync("warmup", Enumerable.Range(warmup, warmupRound).Select(i => i.ToString(CultureInfo.InvariantCulture)), cancellationToken: cancellationToken);
-            warmup += warmupRound;
-            while (worker.Completed < warmup)
+        var rounds = await JitWarmup.UntilSettledAsync(
+            async round =>
             {
-                await Task.Delay(5, cancellationToken);
-            }
-
-            if (System.Runtime.JitInfo.GetCompilationTime() - jitBeforeRound < TimeSpan.FromMilliseconds(100))
-            {
-                break;
-            }
-        }
+                var first = round * warmupRound;
+                await runtime.EnqueueTextEmbeddingAsync("warmup", Enumerable.Range(first, warmupRound).Select(i => i.ToString(CultureInfo.InvariantCulture)), cancellationToken: cancellationToken);
+                while (worker.Completed < first + warmupRound)
+                {
+                    await Task.Delay(5, cancellationToken);
+                }
+            },
+            maxRounds);
+        var warmup = rounds * warmupRound;
 
         var warmupRequests = provider.RequestCount;
         var warmupInputs = provider.InputCount;

@@ -33,9 +33,15 @@ internal sealed class QueueScenario : IBenchScenario
         var result = new BenchResult { TableHeader = ["phase", "batch", "workers", "tasks", "tasks/s", "claim p50 ms", "claim p99 ms", "commits/task"] };
         var log = context.Log;
 
-        // Warm up JIT, connections and plans.
-        await EnqueueAsync(queue, 0, 5_000, 1_000, cancellationToken);
-        await DrainAsync(queue, dataSource, 100, 2, 5_000, cancellationToken);
+        // Warm up connections and plans, and the JIT until it has settled (rounds of 5,000 tasks enqueued and drained;
+        // a single round left tier-up running into the measured phases).
+        var warmupRounds = await JitWarmup.UntilSettledAsync(
+            async round =>
+            {
+                await EnqueueAsync(queue, round * 5_000, 5_000, 1_000, cancellationToken);
+                await DrainAsync(queue, dataSource, 100, 2, 5_000, cancellationToken);
+            },
+            context.Integer("--warmup-rounds", 30));
 
         // Enqueue in batches of 1,000.
         const int enqueueCount = 200_000;
@@ -43,6 +49,7 @@ internal sealed class QueueScenario : IBenchScenario
         await EnqueueAsync(queue, 1_000_000, enqueueCount, 1_000, cancellationToken);
         var enqueuePerSecond = enqueueCount / watch.Elapsed.TotalSeconds;
         result.Metrics["enqueue_per_s"] = Math.Round(enqueuePerSecond);
+        result.Metrics["warmup_tasks"] = warmupRounds * 5_000;
         result.Table.Add(["enqueue", "1000", "1", F(enqueueCount), F(enqueuePerSecond), "", "", ""]);
         log.WriteLine($"enqueue: {enqueuePerSecond:N0}/s");
         await DrainAsync(queue, dataSource, 100, 4, enqueueCount, cancellationToken);
