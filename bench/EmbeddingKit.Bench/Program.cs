@@ -13,15 +13,18 @@ var scenarios = typeof(Program).Assembly.GetTypes()
 
 var json = args.Contains("--json");
 var positional = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-if (positional.Count == 0 || !scenarios.TryGetValue(positional[0], out var scenario))
+var help = args.Contains("--help") || args.Contains("-h");
+if (help || positional.Count == 0 || !scenarios.TryGetValue(positional[0], out var scenario))
 {
-    Console.Error.WriteLine("usage: EmbeddingKit.Bench <scenario> [--json]");
+    // Asking for help runs nothing (a scenario may drop and reload its tables).
+    var output = help ? Console.Out : Console.Error;
+    output.WriteLine("usage: EmbeddingKit.Bench <scenario> [--json] [scenario options, see docs/benchmarks.md]");
     foreach (var s in scenarios.Values)
     {
-        Console.Error.WriteLine($"  {s.Name,-10} {s.Description}");
+        output.WriteLine($"  {s.Name,-10} {s.Description}");
     }
 
-    return 2;
+    return help ? 0 : 2;
 }
 
 // With --json, stdout carries only the JSON line; everything readable goes to stderr.

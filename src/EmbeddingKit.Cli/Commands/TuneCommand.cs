@@ -14,6 +14,7 @@ internal static class TuneCommand
         var k = new Option<int>("-k", "--k") { Description = "The k of recall@k.", DefaultValueFactory = _ => 10 };
         var sample = new Option<int>("--sample") { Description = "Stored vectors used as queries.", DefaultValueFactory = _ => 100 };
         var target = new Option<double>("--target-recall") { Description = "The recall@k the recommendation must reach.", DefaultValueFactory = _ => 0.95 };
+        var confidence = new Option<double>("--confidence") { Description = "How sure the recommendation must be that new queries reach the target: the lower confidence bound of a setting's mean recall over the sample must reach it (0.5 compares the mean itself).", DefaultValueFactory = _ => 0.95 };
         var noSave = new Option<bool>("--no-save") { Description = "Do not save the recommendation as the model's search setting." };
         var queries = new Option<string?>("--queries") { Description = "Tune hybrid search instead: labelled queries, one JSON object per line ({\"query\": \"...\", \"relevant\": [\"id\", ...]}); measures MRR@k per fusion setting (RRF k, lexical weight, candidate depth) and saves the best within the latency budget for the entity type." };
         var budget = new Option<double?>("--latency-budget-ms") { Description = "With --queries: the p50 a recommended fusion setting may take (default 1.5x the vector search p50 measured in the same run)." };
@@ -22,6 +23,7 @@ internal static class TuneCommand
         command.Options.Add(k);
         command.Options.Add(sample);
         command.Options.Add(target);
+        command.Options.Add(confidence);
         command.Options.Add(noSave);
         command.Options.Add(queries);
         command.Options.Add(budget);
@@ -37,6 +39,7 @@ internal static class TuneCommand
                 K = parseResult.GetValue(k),
                 SampleSize = parseResult.GetValue(sample),
                 TargetRecall = parseResult.GetValue(target),
+                Confidence = parseResult.GetValue(confidence),
             };
             try
             {
@@ -61,7 +64,7 @@ internal static class TuneCommand
                 return await FusionTuning.RunAsync(host, reporter, type, labelled, options.K, parseResult.GetValue(budget), !parseResult.GetValue(noSave), cancellationToken);
             }
 
-            reporter.Line($"tuning {model} on {stored:N0} {type} vectors ({options.SampleSize} queries, recall@{options.K} target {options.TargetRecall:0.###})");
+            reporter.Line($"tuning {model} on {stored:N0} {type} vectors ({options.SampleSize} queries, recall@{options.K} target {options.TargetRecall:0.###} with {options.Confidence:0.###} confidence)");
             var save = !parseResult.GetValue(noSave);
             var result = await SearchTuning.TuneAsync(host, host.Table!, model, options, save, cancellationToken);
             var recommendation = result.Recommendation;
@@ -74,6 +77,7 @@ internal static class TuneCommand
                     model,
                     k = result.K,
                     targetRecall = result.TargetRecall,
+                    confidence = options.Confidence,
                     sampleSize = result.SampleSize,
                     exactP50Milliseconds = Math.Round(result.ExactP50Milliseconds, 3),
                     rows = result.Rows.Select(r => new
@@ -82,6 +86,7 @@ internal static class TuneCommand
                         oversample = r.Oversample,
                         efSearch = r.EfSearch,
                         recallAtK = Math.Round(r.RecallAtK, 4),
+                        recallLowerBound = Math.Round(r.RecallLowerBound, 4),
                         p50Milliseconds = Math.Round(r.P50Milliseconds, 3),
                         p99Milliseconds = Math.Round(r.P99Milliseconds, 3),
                     }),
@@ -100,11 +105,11 @@ internal static class TuneCommand
             }
 
             reporter.Line(string.Create(CultureInfo.InvariantCulture, $"  exact search p50 {result.ExactP50Milliseconds:0.00} ms ({result.SampleSize} queries)"));
-            reporter.Line($"  {"path",-10} {"oversample",10} {"ef_search",10} {"recall@" + result.K.ToString(CultureInfo.InvariantCulture),10} {"p50 ms",8} {"p99 ms",8}");
+            reporter.Line($"  {"path",-10} {"oversample",10} {"ef_search",10} {"recall@" + result.K.ToString(CultureInfo.InvariantCulture),10} {"at least",10} {"p50 ms",8} {"p99 ms",8}");
             foreach (var row in result.Rows)
             {
                 reporter.Line(string.Create(CultureInfo.InvariantCulture,
-                    $"  {PathName(row.Path),-10} {(row.Path == SearchPath.TwoStage ? row.Oversample.ToString(CultureInfo.InvariantCulture) : "-"),10} {row.EfSearch,10} {row.RecallAtK,10:0.000} {row.P50Milliseconds,8:0.00} {row.P99Milliseconds,8:0.00}"));
+                    $"  {PathName(row.Path),-10} {(row.Path == SearchPath.TwoStage ? row.Oversample.ToString(CultureInfo.InvariantCulture) : "-"),10} {row.EfSearch,10} {row.RecallAtK,10:0.000} {row.RecallLowerBound,10:0.000} {row.P50Milliseconds,8:0.00} {row.P99Milliseconds,8:0.00}"));
             }
 
             reporter.Line($"recommended: {PathName(recommendation.Path)}, oversample {recommendation.Oversample}, ef_search {recommendation.EfSearch}: {recommendation.Reason}");

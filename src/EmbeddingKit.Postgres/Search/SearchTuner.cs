@@ -9,7 +9,7 @@ namespace EmbeddingKit.Postgres.Search;
 /// <summary>
 /// Measures, on a sample of the live table, the recall@k and latency of two-stage search at several oversample factors
 /// and of plain HNSW at several <c>ef_search</c> values, against exact search, and recommends the cheapest setting that
-/// reaches a target recall.
+/// reaches a target recall with a given confidence (a lower confidence bound of its mean recall over the sample).
 /// </summary>
 /// <remarks>
 /// <para>Recall depends on the data, so the oversample factor is a per-model setting: binary quantization keeps one bit
@@ -59,34 +59,34 @@ public sealed class SearchTuner
         }
 
         var exact = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.Exact, EntityType = options.EntityType };
-        var (truth, exactRow) = await MeasureAsync(table, model, queries, exact, null, options.K, cancellationToken).ConfigureAwait(false);
+        var (truth, exactRow) = await MeasureAsync(table, model, queries, exact, null, options.K, options.Confidence, cancellationToken).ConfigureAwait(false);
 
         var rows = new List<SearchTuningRow>(options.Oversamples.Count + options.EfSearches.Count);
         foreach (var oversample in options.Oversamples)
         {
             var setting = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.TwoStage, Oversample = oversample, EntityType = options.EntityType };
-            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, cancellationToken).ConfigureAwait(false)).Row);
+            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, options.Confidence, cancellationToken).ConfigureAwait(false)).Row);
         }
 
         foreach (var efSearch in options.EfSearches)
         {
             var setting = new VectorSearchOptions { K = options.K + 1, Path = SearchPath.Hnsw, EfSearch = efSearch, EntityType = options.EntityType };
-            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, cancellationToken).ConfigureAwait(false)).Row);
+            rows.Add((await MeasureAsync(table, model, queries, setting, truth, options.K, options.Confidence, cancellationToken).ConfigureAwait(false)).Row);
         }
 
         return new SearchTuningResult(model, options.K, options.TargetRecall, queries.Count, exactRow.P50Milliseconds, rows, Recommend(rows, options));
     }
 
-    /// <summary>The first two-stage row (smallest oversample) reaching the target; else the first HNSW row (smallest
-    /// ef_search) reaching it; else the row with the best recall.</summary>
-    private static SearchRecommendation Recommend(List<SearchTuningRow> rows, SearchTunerOptions options)
+    /// <summary>The first two-stage row (smallest oversample) whose recall's lower confidence bound reaches the target;
+    /// else the first such HNSW row (smallest ef_search); else the row with the best recall.</summary>
+    internal static SearchRecommendation Recommend(IReadOnlyList<SearchTuningRow> rows, SearchTunerOptions options)
     {
         var target = options.TargetRecall;
         var twoStage = rows.Where(r => r.Path == SearchPath.TwoStage).OrderBy(r => r.Oversample).ToList();
         var hnsw = rows.Where(r => r.Path == SearchPath.Hnsw).OrderBy(r => r.EfSearch).ToList();
         var bestTwoStage = twoStage.Count == 0 ? 0 : twoStage.Max(r => r.RecallAtK);
-        var pick = twoStage.FirstOrDefault(r => r.RecallAtK >= target);
-        var hnswPick = hnsw.FirstOrDefault(r => r.RecallAtK >= target);
+        var pick = twoStage.FirstOrDefault(r => r.RecallLowerBound >= target);
+        var hnswPick = hnsw.FirstOrDefault(r => r.RecallLowerBound >= target);
         if (pick is not null)
         {
             var alternative = hnswPick is null ? string.Empty : string.Create(
@@ -94,7 +94,7 @@ public sealed class SearchTuner
                 $" Plain HNSW reaches it at ef_search {hnswPick.EfSearch} (p50 {hnswPick.P50Milliseconds:0.#} ms against {pick.P50Milliseconds:0.#} ms) with a larger index.");
             return new SearchRecommendation(SearchPath.TwoStage, pick.Oversample, VectorSearchDefaults.EfSearch, pick.RecallAtK, true, string.Create(
                 CultureInfo.InvariantCulture,
-                $"Two-stage search at oversample {pick.Oversample} is the smallest setting reaching recall@{options.K} {target:0.###} ({pick.RecallAtK:0.###}).{alternative}"));
+                $"Two-stage search at oversample {pick.Oversample} is the smallest setting reaching recall@{options.K} {target:0.###} ({Recall(pick, options)}).{alternative}"));
         }
 
         pick = hnswPick;
@@ -102,21 +102,58 @@ public sealed class SearchTuner
         {
             return new SearchRecommendation(SearchPath.Hnsw, 1, pick.EfSearch, pick.RecallAtK, true, string.Create(
                 CultureInfo.InvariantCulture,
-                $"Binary quantization reaches at most recall@{options.K} {bestTwoStage:0.###} on this data; plain halfvec HNSW at ef_search {pick.EfSearch} reaches {pick.RecallAtK:0.###}."));
+                $"Binary quantization reaches at most recall@{options.K} {bestTwoStage:0.###} on this data; plain halfvec HNSW at ef_search {pick.EfSearch} reaches {Recall(pick, options)}."));
         }
 
-        var best = rows.OrderByDescending(r => r.RecallAtK).ThenBy(r => r.P50Milliseconds).First();
+        var best = rows.OrderByDescending(r => r.RecallLowerBound).ThenByDescending(r => r.RecallAtK).ThenBy(r => r.P50Milliseconds).First();
         return new SearchRecommendation(best.Path, best.Oversample, best.Path == SearchPath.Hnsw ? best.EfSearch : VectorSearchDefaults.EfSearch, best.RecallAtK, false, string.Create(
             CultureInfo.InvariantCulture,
-            $"No measured setting reaches recall@{options.K} {target:0.###}; the best is {best.Path} at {best.RecallAtK:0.###}: try larger oversample or ef_search values, or exact search."));
+            $"No measured setting reaches recall@{options.K} {target:0.###} with {options.Confidence:0.###} confidence; the best is {best.Path} at {Recall(best, options)}: try larger oversample or ef_search values, or exact search."));
+    }
+
+    private static string Recall(SearchTuningRow row, SearchTunerOptions options) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{row.RecallAtK:0.###} on the sample, at least {row.RecallLowerBound:0.###} with {options.Confidence:0.###} confidence");
+
+    /// <summary>The one-sided lower confidence bound of the mean of <paramref name="values"/> (normal approximation:
+    /// mean - z * standard error), clamped to [0, 1].</summary>
+    internal static double LowerConfidenceBound(IReadOnlyList<double> values, double confidence)
+    {
+        if (values.Count == 0)
+        {
+            return 0;
+        }
+
+        var mean = values.Average();
+        if (values.Count == 1)
+        {
+            return mean;
+        }
+
+        var variance = values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1);
+        var standardError = Math.Sqrt(variance / values.Count);
+        return Math.Clamp(mean - (NormalQuantile(confidence) * standardError), 0, 1);
+    }
+
+    /// <summary>The standard normal quantile for p in [0.5, 1) (Abramowitz and Stegun 26.2.23, error below 4.5e-4).</summary>
+    internal static double NormalQuantile(double p)
+    {
+        var tail = 1 - p;
+        if (tail >= 0.5)
+        {
+            return 0;
+        }
+
+        var t = Math.Sqrt(-2 * Math.Log(tail));
+        return t - ((2.515517 + (0.802853 * t) + (0.010328 * t * t)) / (1 + (1.432788 * t) + (0.189269 * t * t) + (0.001308 * t * t * t)));
     }
 
     private async Task<(List<HashSet<string>> Results, SearchTuningRow Row)> MeasureAsync(
-        EmbeddingTable table, string model, List<Sample> queries, VectorSearchOptions setting, List<HashSet<string>>? truth, int k, CancellationToken cancellationToken)
+        EmbeddingTable table, string model, List<Sample> queries, VectorSearchOptions setting, List<HashSet<string>>? truth, int k, double confidence, CancellationToken cancellationToken)
     {
         var results = new List<HashSet<string>>(queries.Count);
         var latencies = new double[queries.Count];
-        var recall = 0.0;
+        var recalls = new double[queries.Count];
         for (var i = 0; i < queries.Count; i++)
         {
             var query = queries[i];
@@ -138,14 +175,17 @@ public sealed class SearchTuner
             if (truth is not null)
             {
                 var expected = truth[i];
-                recall += expected.Count == 0 ? 1 : (double)ids.Count(expected.Contains) / expected.Count;
+                recalls[i] = expected.Count == 0 ? 1 : (double)ids.Count(expected.Contains) / expected.Count;
             }
         }
 
         Array.Sort(latencies);
         var row = new SearchTuningRow(
             setting.Path, setting.Path == SearchPath.TwoStage ? setting.Oversample : 1, setting.EfSearch,
-            truth is null ? 1 : recall / queries.Count, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+            truth is null ? 1 : recalls.Average(), Percentile(latencies, 0.50), Percentile(latencies, 0.99))
+        {
+            RecallLowerBound = truth is null ? 1 : LowerConfidenceBound(recalls, confidence),
+        };
         return (results, row);
     }
 

@@ -12,6 +12,12 @@ public sealed class SearchTunerOptions
     /// <summary>Gets the recall@k the recommendation must reach. Default 0.95.</summary>
     public double TargetRecall { get; init; } = 0.95;
 
+    /// <summary>Gets how sure the recommendation must be that its recall reaches <see cref="TargetRecall"/> on queries
+    /// other than the sample's: a setting qualifies when the one-sided lower confidence bound of its mean recall
+    /// (<see cref="SearchTuningRow.RecallLowerBound"/>) reaches the target. Default 0.95; 0.5 compares the sample's mean
+    /// itself, which new queries miss about half the time when the mean lands just above the target.</summary>
+    public double Confidence { get; init; } = 0.95;
+
     /// <summary>Gets the oversample factors of two-stage search to try, smallest first. Default 2, 4, 8, 12, 16, 24, 32, 48,
     /// 64: steps of about 1.5×, so the smallest factor reaching the target costs at most half again what it must.</summary>
     public IReadOnlyList<int> Oversamples { get; init; } = [2, 4, 8, 12, 16, 24, 32, 48, 64];
@@ -36,6 +42,11 @@ public sealed class SearchTunerOptions
         if (TargetRecall is <= 0 or > 1 || double.IsNaN(TargetRecall))
         {
             throw new ArgumentOutOfRangeException(nameof(TargetRecall), TargetRecall, "The target recall must be in (0, 1].");
+        }
+
+        if (Confidence is < 0.5 or > 0.999 || double.IsNaN(Confidence))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Confidence), Confidence, "The confidence must be between 0.5 and 0.999.");
         }
 
         ArgumentNullException.ThrowIfNull(Oversamples);
