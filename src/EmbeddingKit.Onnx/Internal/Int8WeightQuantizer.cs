@@ -41,7 +41,10 @@ internal static class Int8WeightQuantizer
     }
 
     /// <summary>Rewrites <paramref name="model"/> in place; returns how many <c>MatMul</c> nodes were rewritten.</summary>
-    public static int Quantize(ModelProto model)
+    /// <param name="model">The model.</param>
+    /// <param name="foldBias">Whether an <c>Add</c> of a constant [N] vector that alone consumes a rewritten node's
+    /// output becomes that node's bias input.</param>
+    public static int Quantize(ModelProto model, bool foldBias = true)
     {
         var graph = model.Graph ?? throw new InvalidDataException("The ONNX model has no graph.");
         var initializers = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
@@ -78,9 +81,9 @@ internal static class Int8WeightQuantizer
                 var valuesName = UniqueName(names, weight.Name + "_int8");
                 var scaleName = UniqueName(names, weight.Name + "_scale");
                 var zeroName = UniqueName(names, weight.Name + "_zero_point");
-                graph.Initializer.Add(Tensor(valuesName, Int8Type, [k, n], ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()))));
-                graph.Initializer.Add(Tensor(scaleName, FloatType, [n], FloatBytes(scales)));
-                graph.Initializer.Add(Tensor(zeroName, Int8Type, [n], ByteString.CopyFrom(new byte[n])));
+                Add(graph, initializers, Tensor(valuesName, Int8Type, [k, n], ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()))));
+                Add(graph, initializers, Tensor(scaleName, FloatType, [n], FloatBytes(scales)));
+                Add(graph, initializers, Tensor(zeroName, Int8Type, [n], ByteString.CopyFrom(new byte[n])));
                 inputs = [valuesName, scaleName, zeroName];
                 replaced.Add(weight.Name, inputs);
             }
@@ -97,6 +100,11 @@ internal static class Int8WeightQuantizer
         if (count == 0)
         {
             return 0;
+        }
+
+        if (foldBias)
+        {
+            FoldBiases(graph, initializers, graphInputs);
         }
 
         if (!graph.Node.Any(n => SubgraphOps.Contains(n.OpType)))
@@ -118,6 +126,72 @@ internal static class Int8WeightQuantizer
         }
 
         return count;
+    }
+
+    /// <summary>Moves into each <c>DynamicQuantizeMatMul</c> the <c>Add</c> of a constant [N] float vector that is the
+    /// only consumer of its output (not itself a graph output): the kernel adds the bias in its output stage.</summary>
+    private static void FoldBiases(GraphProto graph, Dictionary<string, TensorProto> initializers, HashSet<string> graphInputs)
+    {
+        var consumers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            foreach (var input in node.Input)
+            {
+                if (!consumers.TryGetValue(input, out var list))
+                {
+                    consumers[input] = list = [];
+                }
+
+                list.Add(node);
+            }
+        }
+
+        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var folded = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != QuantizedOp || node.Domain != MicrosoftDomain || node.Input.Count != 4 || node.Output.Count != 1)
+            {
+                continue;
+            }
+
+            var output = node.Output[0];
+            if (graphOutputs.Contains(output) || !consumers.TryGetValue(output, out var list) || list.Count != 1)
+            {
+                continue;
+            }
+
+            var add = list[0];
+            if (add.OpType != "Add" || add.Domain is not ("" or "ai.onnx") || add.Input.Count != 2 || add.Output.Count != 1 || add.Input[0] == add.Input[1])
+            {
+                continue;
+            }
+
+            var bias = add.Input[0] == output ? add.Input[1] : add.Input[0];
+            var columns = initializers[node.Input[1]].Dims[1];
+            if (graphInputs.Contains(bias)
+                || !initializers.TryGetValue(bias, out var tensor)
+                || tensor.DataType != FloatType
+                || tensor.DataLocation == ExternalData
+                || tensor.Dims.Count != 1
+                || tensor.Dims[0] != columns
+                || ElementCount(tensor) != columns)
+            {
+                continue;
+            }
+
+            node.Input.Add(bias);
+            node.Output[0] = add.Output[0];
+            folded.Add(add);
+        }
+
+        for (var i = graph.Node.Count - 1; i >= 0; i--)
+        {
+            if (folded.Contains(graph.Node[i]))
+            {
+                graph.Node.RemoveAt(i);
+            }
+        }
     }
 
     /// <summary>Whether <paramref name="node"/> is a <c>MatMul</c> of anything by a 2-D float initializer held in the
@@ -204,6 +278,12 @@ internal static class Int8WeightQuantizer
         }
 
         return ByteString.CopyFrom(bytes);
+    }
+
+    private static void Add(GraphProto graph, Dictionary<string, TensorProto> initializers, TensorProto tensor)
+    {
+        graph.Initializer.Add(tensor);
+        initializers.Add(tensor.Name, tensor);
     }
 
     private static TensorProto Tensor(string name, int dataType, long[] dims, ByteString raw)
