@@ -6,7 +6,7 @@ namespace EmbeddingKit.Onnx.Internal;
 
 /// <summary>
 /// One loaded model: the ONNX Runtime session and the WordPiece tokenizer, created once per process for each distinct
-/// (graph, vocabulary, casing, threads) and shared by every embedder of it. <see cref="InferenceSession.Run(RunOptions,
+/// (graph, vocabulary, casing, weights, threads) and shared by every embedder of it. <see cref="InferenceSession.Run(RunOptions,
 /// IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string})"/> is thread-safe; runs go
 /// one at a time through <see cref="Gate"/>, since each already uses all its intra-op threads.
 /// </summary>
