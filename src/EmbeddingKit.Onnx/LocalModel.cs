@@ -73,6 +73,23 @@ public sealed record LocalModel
     /// passages: "</c>; e5: <c>"query: "</c>). Default none.</summary>
     public string? QueryPrefix { get; init; }
 
+    /// <summary>Gets the number format of the matrix multiplies. Default <see cref="LocalModelWeights.Float32"/>, the graph
+    /// as shipped; <see cref="LocalModelWeights.Int8"/> quantizes its weights when the model is loaded. The vectors
+    /// differ, so a model with other weights should have another <see cref="Name"/>.</summary>
+    public LocalModelWeights Weights
+    {
+        get;
+        init
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Not a LocalModelWeights value.");
+            }
+
+            field = value;
+        }
+    }
+
     /// <summary>Gets the text put before every document (e5: <c>"passage: "</c>). Default none.</summary>
     public string? DocumentPrefix { get; init; }
 

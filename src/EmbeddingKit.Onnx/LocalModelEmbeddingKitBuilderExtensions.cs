@@ -6,8 +6,8 @@ namespace EmbeddingKit.Hosting;
 /// no extra <c>using</c> is needed).</summary>
 public static class LocalModelEmbeddingKitBuilderExtensions
 {
-    /// <summary>Adds a local model: a preset name (<c>arctic-embed-xs</c>, <c>all-minilm-l6-v2</c>). The session is
-    /// loaded when the model registry is first needed.</summary>
+    /// <summary>Adds a local model: a preset name (<c>arctic-embed-xs</c>, <c>all-minilm-l6-v2</c>, or either with
+    /// <c>-int8</c>). The session is loaded when the model registry is first needed.</summary>
     /// <param name="builder">The builder.</param>
     /// <param name="preset">A name from <see cref="LocalModels"/>.</param>
     /// <param name="configure">Adjusts batch size and threads.</param>

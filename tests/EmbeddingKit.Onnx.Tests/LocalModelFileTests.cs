@@ -30,6 +30,23 @@ public sealed class LocalModelFileTests : IDisposable
         Assert.Contains("not a loadable ONNX model", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(4096)]
+    [InlineData(0)]
+    public void CreateGenerator_CorruptModelFileWithInt8Weights_NamesTheFile(int length)
+    {
+        // Garbage, or no bytes at all (an empty protobuf message: a model without a graph).
+        var vocabulary = WriteVocabulary();
+        var corrupt = Path.Combine(_directory, "model.onnx");
+        File.WriteAllBytes(corrupt, [.. Enumerable.Range(0, length).Select(i => (byte)(i * 31))]);
+        var model = LocalModel.FromFiles("custom-int8", corrupt, vocabulary) with { Weights = LocalModelWeights.Int8 };
+
+        var error = Assert.Throws<EmbeddingConfigurationException>(() => model.CreateGenerator());
+
+        Assert.Contains(corrupt, error.Message, StringComparison.Ordinal);
+        Assert.Contains("not a loadable ONNX model", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void CreateGenerator_MissingVocabularyFile_NamesTheFile()
     {

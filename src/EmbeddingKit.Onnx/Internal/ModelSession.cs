@@ -6,7 +6,7 @@ namespace EmbeddingKit.Onnx.Internal;
 
 /// <summary>
 /// One loaded model: the ONNX Runtime session and the WordPiece tokenizer, created once per process for each distinct
-/// (graph, vocabulary, casing, threads) and shared by every embedder of it. <see cref="InferenceSession.Run(RunOptions,
+/// (graph, vocabulary, casing, weights, threads) and shared by every embedder of it. <see cref="InferenceSession.Run(RunOptions,
 /// IReadOnlyCollection{string}, IReadOnlyCollection{OrtValue}, IReadOnlyCollection{string})"/> is thread-safe; runs go
 /// one at a time through <see cref="Gate"/>, since each already uses all its intra-op threads.
 /// </summary>
@@ -41,7 +41,7 @@ internal sealed class ModelSession
     /// first use. A load that failed is not cached, so a fixed file is picked up by the next call.</summary>
     public static ModelSession Get(LocalModel model, int threads)
     {
-        var key = new Key(model.Model, model.Vocabulary, model.LowerCase, threads);
+        var key = new Key(model.Model, model.Vocabulary, model.LowerCase, model.Weights, threads);
         var lazy = Sessions.GetOrAdd(key, k => new Lazy<ModelSession>(() => Load(k), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
@@ -58,6 +58,11 @@ internal sealed class ModelSession
     {
         var tokenizer = LoadTokenizer(key.Vocabulary, key.LowerCase);
         var bytes = key.Model.ReadAllBytes();
+        if (key.Weights == LocalModelWeights.Int8)
+        {
+            bytes = QuantizeWeights(key.Model, bytes);
+        }
+
         var options = new SessionOptions
         {
             IntraOpNumThreads = key.Threads,
@@ -105,6 +110,18 @@ internal sealed class ModelSession
         }
     }
 
+    private static byte[] QuantizeWeights(LocalModelFile file, byte[] bytes)
+    {
+        try
+        {
+            return Int8WeightQuantizer.Quantize(bytes, out _);
+        }
+        catch (Exception e) when (e is Google.Protobuf.InvalidProtocolBufferException or InvalidDataException)
+        {
+            throw new EmbeddingConfigurationException($"The local model file '{file}' is not a loadable ONNX model: {FirstLine(e.Message)}", e);
+        }
+    }
+
     internal static BertTokenizer LoadTokenizer(LocalModelFile vocabulary, bool lowerCase)
     {
         using var stream = vocabulary.Open();
@@ -120,5 +137,5 @@ internal sealed class ModelSession
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 
-    private sealed record Key(LocalModelFile Model, LocalModelFile Vocabulary, bool LowerCase, int Threads);
+    private sealed record Key(LocalModelFile Model, LocalModelFile Vocabulary, bool LowerCase, LocalModelWeights Weights, int Threads);
 }

@@ -18,7 +18,7 @@ internal sealed class QualityScenario : IBenchScenario
 
     public string Name => "quality";
 
-    public string Description => "recall@10 and MRR@10 of hashing and the local presets (exact vs two-stage; vector, lexical and hybrid) on Debian synopsis -> description pairs";
+    public string Description => "recall@10 and MRR@10 of hashing and the local presets, fp32 and int8 (exact vs two-stage; vector, lexical and hybrid) on Debian synopsis -> description pairs";
 
     /// <summary>The systems evaluated, on the same pairs. <c>--systems a,b</c> picks some by name.</summary>
     public static IReadOnlyList<Func<IQualitySystem>> Systems { get; } =
@@ -31,6 +31,10 @@ internal sealed class QualityScenario : IBenchScenario
         // the tokens past 256 are worth.
         () => new VectorQualitySystem((LocalModels.AllMiniLmL6V2 with { Name = "all-minilm-l6-v2-256t", MaxTokens = 256 }).ToEmbeddingModel()),
         () => new VectorQualitySystem((LocalModels.ArcticEmbedXs with { Name = "arctic-embed-xs-256t", MaxTokens = 256 }).ToEmbeddingModel()),
+
+        // Int8 weights (issue 14): what quantizing the presets at load time costs in retrieval quality.
+        () => new VectorQualitySystem(LocalModels.AllMiniLmL6V2Int8.ToEmbeddingModel()),
+        () => new VectorQualitySystem(LocalModels.ArcticEmbedXsInt8.ToEmbeddingModel()),
 
         // Hybrid search (issue 15): vector alone, lexical alone, fused by default and by the tuned settings, through the
         // composed search service.
@@ -143,6 +147,17 @@ internal sealed class QualityScenario : IBenchScenario
             if (mrr.TryGetValue((preset.Name, VectorQualitySystem.Exact), out var ours) && mrr.TryGetValue(("hashing-384", VectorQualitySystem.Exact), out var hashing) && hashing > 0)
             {
                 result.Metrics[$"mrr_at_10_ratio_{VectorQualitySystem.Key(preset.Name)}_vs_hashing"] = ours / hashing;
+            }
+
+            // An int8 preset against its fp32 one (the same name without -int8), exact path: negative is a loss.
+            if (preset.Weights == LocalModelWeights.Int8
+                && LocalModels.Find(preset.Name[..^"-int8".Length]) is { } exactPreset
+                && mrr.TryGetValue((preset.Name, VectorQualitySystem.Exact), out var int8Mrr)
+                && mrr.TryGetValue((exactPreset.Name, VectorQualitySystem.Exact), out var fp32Mrr))
+            {
+                var name = VectorQualitySystem.Key(preset.Name);
+                result.Metrics[$"mrr_at_10_delta_{name}_vs_fp32"] = int8Mrr - fp32Mrr;
+                result.Metrics[$"recall_at_10_delta_{name}_vs_fp32"] = recall[(preset.Name, VectorQualitySystem.Exact)] - recall[(exactPreset.Name, VectorQualitySystem.Exact)];
             }
         }
 
