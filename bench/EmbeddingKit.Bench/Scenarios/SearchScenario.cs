@@ -119,6 +119,13 @@ internal sealed partial class SearchScenario : IBenchScenario
         var oversample = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.RecallLowerBound >= 0.95).Select(r => r.Oversample).DefaultIfEmpty(64).Min();
         var efSearch = tuning.Rows.Where(r => r.Path == SearchPath.Hnsw && r.RecallLowerBound >= 0.95).Select(r => r.EfSearch).DefaultIfEmpty(400).Min();
         result.Metrics["tuner_pick_sample_recall_at_10"] = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.Oversample == oversample).Select(r => r.RecallAtK).FirstOrDefault();
+
+        // The tuner's earlier queries (the stored vectors themselves, own row left out) on the same sample, for the
+        // estimate they give at the same setting.
+        var stored = await new SearchTuner(dataSource).TuneAsync(table, Model, new SearchTunerOptions { SampleSize = 100, UseStoredVectorsAsQueries = true, Oversamples = [oversample], EfSearches = [efSearch] }, cancellationToken);
+        result.Metrics["tuner_stored_queries_recall_at_10"] = stored.Rows.Single(r => r.Path == SearchPath.TwoStage).RecallAtK;
+        result.Metrics["tuner_stored_queries_hnsw_recall_at_10"] = stored.Rows.Single(r => r.Path == SearchPath.Hnsw).RecallAtK;
+        result.Metrics["tuner_pick_hnsw_sample_recall_at_10"] = tuning.Rows.Where(r => r.Path == SearchPath.Hnsw && r.EfSearch == efSearch).Select(r => r.RecallAtK).FirstOrDefault();
         result.Metrics["tuner_pick_recall_lower_bound"] = tuning.Rows.Where(r => r.Path == SearchPath.TwoStage && r.Oversample == oversample).Select(r => r.RecallLowerBound).FirstOrDefault();
         result.Notes["tuner_recommendation"] = tuning.Recommendation.Reason;
         result.Notes["data"] = $"{rows} x {Dimensions}, 100 seeded Gaussian clusters (unit centres, noise norm ~{spread.ToString(CultureInfo.InvariantCulture)}), L2-normalized halfvec; {queryCount} held-out queries from the same clusters";

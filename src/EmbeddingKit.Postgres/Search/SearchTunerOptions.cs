@@ -18,6 +18,12 @@ public sealed class SearchTunerOptions
     /// itself, which new queries miss about half the time when the mean lands just above the target.</summary>
     public double Confidence { get; init; } = 0.95;
 
+    /// <summary>Gets whether the sampled stored vectors are the queries themselves (each one's own row left out), the
+    /// tuner's earlier behaviour. Default false: each is moved off the index first (by its nearest neighbour's distance, in a seeded
+    /// random direction), because a stored point as the query overstates the recall new queries get (see
+    /// <see cref="SearchTuner"/>).</summary>
+    public bool UseStoredVectorsAsQueries { get; init; }
+
     /// <summary>Gets the oversample factors of two-stage search to try, smallest first. Default 2, 4, 8, 12, 16, 24, 32, 48,
     /// 64: steps of about 1.5×, so the smallest factor reaching the target costs at most half again what it must.</summary>
     public IReadOnlyList<int> Oversamples { get; init; } = [2, 4, 8, 12, 16, 24, 32, 48, 64];

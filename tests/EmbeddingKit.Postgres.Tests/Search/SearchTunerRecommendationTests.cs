@@ -88,4 +88,29 @@ public sealed class SearchTunerRecommendationTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
         Assert.Equal(nameof(SearchTunerOptions.Confidence), error.ParamName);
     }
+
+    [Fact]
+    public void Move_PutsTheQueryOffThePointAtAboutTheGivenDistance_Seeded()
+    {
+        var random = new Random(5);
+        var vector = new Half[768];
+        for (var i = 0; i < vector.Length; i++)
+        {
+            vector[i] = (Half)(random.NextDouble() - 0.5);
+        }
+
+        var unit = vector.Select(h => (float)h).ToArray();
+        EmbeddingKit.Vectors.VectorMath.Normalize(unit);
+
+        var moved = SearchTuner.Move(vector, 0.5f, new Random(1));
+        var again = SearchTuner.Move(vector, 0.5f, new Random(1));
+        var still = SearchTuner.Move(vector, 0f, new Random(1));
+
+        var point = moved.Select(h => (float)h).ToArray();
+        Assert.Equal(1.0, System.Numerics.Tensors.TensorPrimitives.Norm(point), tolerance: 1e-3);
+        // A step of 0.5 at right angles to a unit vector, normalized again: sqrt(2 (1 - 1 / sqrt(1.25))) = 0.459 away.
+        Assert.Equal(0.459, System.Numerics.Tensors.TensorPrimitives.Distance(point, unit), tolerance: 0.03);
+        Assert.Equal(moved, again);
+        Assert.Equal(1.0, System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(still.Select(h => (float)h).ToArray(), unit), tolerance: 1e-3);
+    }
 }
