@@ -38,10 +38,7 @@ public sealed class GracefulStopTests(PostgresServer server) : CliTest(server)
             await Task.Delay(100, timeout.Token);
         }
 
-        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync(timeout.Token);
-        }
+        EmbeddingKit.TestInfrastructure.Processes.ChildSignals.Send(process, EmbeddingKit.TestInfrastructure.Processes.ChildSignals.Terminate);
 
         await process.WaitForExitAsync(timeout.Token);
         var output = await stdout + await stderr;

@@ -103,12 +103,7 @@ public sealed class SampleProcess : IAsyncDisposable
     /// <summary>Stops the sample the way a service manager does (SIGTERM: a graceful host shutdown) and returns its exit code.</summary>
     public async Task<int> StopAsync(TimeSpan? timeout = null)
     {
-        if (!_process.HasExited)
-        {
-            using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            await kill.WaitForExitAsync();
-        }
-
+        EmbeddingKit.TestInfrastructure.Processes.ChildSignals.Send(_process, EmbeddingKit.TestInfrastructure.Processes.ChildSignals.Terminate);
         return await WaitForExitAsync(timeout);
     }
 

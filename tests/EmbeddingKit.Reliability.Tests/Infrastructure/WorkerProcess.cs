@@ -1,3 +1,4 @@
+using EmbeddingKit.TestInfrastructure.Processes;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -106,18 +107,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends a signal by name (STOP, CONT, TERM) through <c>kill(1)</c>.</summary>
-    public async Task SignalAsync(string signal)
+    /// <summary>Sends a signal by name (STOP, CONT, TERM), unless the process has exited.</summary>
+    public Task SignalAsync(string signal)
     {
-        var start = new ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };
-        start.ArgumentList.Add("-" + signal);
-        start.ArgumentList.Add(Id.ToString(CultureInfo.InvariantCulture));
-        using var kill = Process.Start(start) ?? throw new InvalidOperationException("could not run kill");
-        await kill.WaitForExitAsync().ConfigureAwait(false);
-        if (kill.ExitCode != 0 && !_process.HasExited)
-        {
-            throw new InvalidOperationException($"kill -{signal} {Id} failed: {await kill.StandardError.ReadToEndAsync().ConfigureAwait(false)}");
-        }
+        ChildSignals.Send(_process, ChildSignals.FromName(signal));
+        return Task.CompletedTask;
     }
 
     /// <summary>Waits for the process to exit, at most <paramref name="timeout"/>; throws (with its output) when it does not.</summary>
