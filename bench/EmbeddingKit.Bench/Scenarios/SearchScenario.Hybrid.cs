@@ -23,6 +23,11 @@ internal sealed partial class SearchScenario
         await EmbeddingKitMigrations.ApplyAsync(dataSource, table.Schema, cancellationToken);
         var lexical = new LexicalIndex(dataSource, table.Schema);
         var documents = EmbeddingKit.Postgres.PostgresIdentifier.Qualify(table.Schema, "embeddingkit_lexical_documents");
+        await using (var clear = dataSource.CreateCommand($"TRUNCATE {documents}"))
+        {
+            await clear.ExecuteNonQueryAsync(cancellationToken); // a kept schema's documents (--hybrid-schema)
+        }
+
         var load = Stopwatch.StartNew();
         await using (var command = dataSource.CreateCommand($"""
             INSERT INTO {documents} (entity_type, entity_id, document, generation)

@@ -49,6 +49,21 @@ internal sealed partial class SearchScenario : IBenchScenario
         builder.UseVector();
         await using var dataSource = builder.Build();
         await ExecuteAsync(dataSource, "CREATE EXTENSION IF NOT EXISTS vector", cancellationToken);
+        // --hybrid-schema S: only the hybrid part, on the tables a --keep-schema run left in S (same seed, so the same
+        // queries); --oversample and --ef-search as that run's tuner picked them (defaults 64 and 400).
+        if (context.Arguments.SkipWhile(a => a != "--hybrid-schema").Skip(1).FirstOrDefault() is { } kept)
+        {
+            var vectors = new ClusteredVectors(Dimensions, 100, seed: 42, spread);
+            for (var i = 0; i < rows; i++)
+            {
+                vectors.Next();
+            }
+
+            var queries = Enumerable.Range(0, queryCount).Select(_ => vectors.Next()).ToList();
+            await HybridAsync(dataSource, new EmbeddingTable(kept, Dimensions), queries, rows, context.Integer("--oversample", 64), context.Integer("--ef-search", 400), result, context.Log, cancellationToken);
+            return result;
+        }
+
         // A schema of its own per run (dropped at the end), so two runs against one cluster do not drop each other's tables.
         var schema = "bench_search_" + Guid.NewGuid().ToString("N")[..8];
         try
@@ -57,7 +72,15 @@ internal sealed partial class SearchScenario : IBenchScenario
         }
         finally
         {
-            await ExecuteAsync(dataSource, $"DROP SCHEMA IF EXISTS {schema} CASCADE", CancellationToken.None);
+            // --keep-schema 1 leaves the tables for a look with psql (EXPLAIN of the statements measured here).
+            if (context.Integer("--keep-schema", 0) == 0)
+            {
+                await ExecuteAsync(dataSource, $"DROP SCHEMA IF EXISTS {schema} CASCADE", CancellationToken.None);
+            }
+            else
+            {
+                context.Log.WriteLine($"kept schema {schema} (--keep-schema)");
+            }
         }
     }
 

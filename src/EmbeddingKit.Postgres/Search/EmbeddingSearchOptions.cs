@@ -22,9 +22,9 @@ public sealed class EmbeddingSearchOptions
     /// unavailable.</summary>
     public bool LexicalIndex { get; set; } = true;
 
-    /// <summary>Gets or sets how many lexical matches a hybrid or lexical search ranks at most (matches of every query
-    /// term first, then of two, then of any; see <see cref="HybridSearchOptions.LexicalRankLimit"/>), or null to rank
-    /// every match. At least 1. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
+    /// <summary>Gets or sets how many lexical matches a hybrid or lexical search reads at most (tier by tier: matches of
+    /// every query term first, then of all but one, all but two, any; see <see cref="HybridSearchOptions.LexicalRankLimit"/>),
+    /// or null to rank every match by score alone. At least 1. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
     public int? LexicalRankLimit { get; set; } = HybridSearchDefaults.LexicalRankLimit;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> when an option is out of range.</summary>

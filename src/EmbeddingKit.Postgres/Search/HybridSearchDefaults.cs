@@ -20,8 +20,8 @@ public static class HybridSearchDefaults
     /// <summary>The largest depth of a side: 1,000.</summary>
     public const int MaxDepth = 1000;
 
-    /// <summary>The lexical matches ranked at most: 1,000 (<see cref="HybridSearchOptions.LexicalRankLimit"/>). On 100,000
-    /// rows of Debian descriptions it cut the lexical list's p50 about 3.5× and raised its MRR@10 (docs/search.md).</summary>
+    /// <summary>The lexical matches read at most: 1,000 (<see cref="HybridSearchOptions.LexicalRankLimit"/>; the tiers
+    /// stop earlier, once the depth is filled). Measured in docs/search.md.</summary>
     public const int LexicalRankLimit = 1000;
 
     /// <summary>The most characters of a query the lexical side parses: 10,000 (longer queries are cut, not refused).</summary>

@@ -20,9 +20,10 @@ public sealed class HybridSearchOptions
     /// fallback for entities not embedded yet). Default false.</summary>
     public bool LexicalOnlyLacking { get; init; }
 
-    /// <summary>Gets how many lexical matches are ranked at most (never fewer than the lexical depth), or null to rank
-    /// every match. Matches with every query term are taken first, then those with two of them, then any, so the limit
-    /// drops the weakest matches of common words. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
+    /// <summary>Gets how many lexical matches are read at most (never fewer than the lexical depth), or null to rank every
+    /// match by score alone. With a limit, a match is ranked first by how many of the query's terms it lacks, then by
+    /// score, and matches are read tier by tier (every term, all but one, all but two, any) only until the depth is
+    /// filled, so a common word's thousands of matches are not read. Default <see cref="HybridSearchDefaults.LexicalRankLimit"/>.</summary>
     public int? LexicalRankLimit { get; init; } = HybridSearchDefaults.LexicalRankLimit;
 
     /// <summary>Gets where the host keeps its documents' text, so that each hit carries it (<see cref="HybridSearchHit.Text"/>)

@@ -153,7 +153,8 @@ public sealed partial class PgvectorSearch
                 .Append(list.LackingTable?.QualifiedName).Append('\0').Append(list.LackingModel).Append('\u0001');
         }
 
-        key.Append(lexical?.Schema).Append('\0').Append(options.EntityType is not null).Append(options.EntityIds is not null).Append(options.LexicalOnlyLacking);
+        key.Append(lexical?.Schema).Append('\0').Append(options.EntityType is not null).Append(options.EntityIds is not null).Append(options.LexicalOnlyLacking)
+            .Append(options.LexicalRankLimit is null);
         if (options.Texts is { } texts)
         {
             key.Append('\0').Append(texts.Schema).Append('\0').Append(texts.Table).Append('\0').Append(texts.TextColumn)
@@ -170,7 +171,7 @@ public sealed partial class PgvectorSearch
         foreach (var list in vectors.Where(l => l.Path != SearchPath.Exact))
         {
             var depth = options.Settings.VectorDepth;
-            rows = Math.Max(rows, list.Path == SearchPath.TwoStage ? Math.Min(depth * list.Oversample, VectorSearchDefaults.MaxCandidates) : depth * ChunkRows);
+            rows = Math.Max(rows, list.Path == SearchPath.TwoStage ? TwoStageCandidates(list, options) : depth * ChunkRows);
             efSearch = Math.Max(efSearch, list.EfSearch);
         }
 
@@ -189,6 +190,13 @@ public sealed partial class PgvectorSearch
 
         return settings;
     }
+
+    // The Hamming candidates a two-stage list rescores: the plain search's (k x oversample, the oversample being tuned for
+    // recall at k), and enough for depth entities of ChunkRows chunks. A fused list goes deeper than k, but its ranks
+    // beyond k weigh little in the fused top k; rescoring depth x oversample made a fused two-stage search at depth 40
+    // re-rank four times the candidates of the plain one (docs/search.md).
+    private static int TwoStageCandidates(HybridVectorList list, HybridSearchOptions options) =>
+        Math.Min(Math.Max(options.K * list.Oversample, options.Settings.VectorDepth * ChunkRows), VectorSearchDefaults.MaxCandidates);
 
     // Parameters: $1 k, $2 rrf k, [entity type], [entity ids], per vector list: query, depth, [candidates], weight; then
     // the lexical list's text, depth, rank limit and weight.
@@ -213,7 +221,7 @@ public sealed partial class PgvectorSearch
             parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.VectorDepth });
             if (list.Path == SearchPath.TwoStage)
             {
-                parameters.Add(new NpgsqlParameter<int> { TypedValue = Math.Min(settings.VectorDepth * list.Oversample, VectorSearchDefaults.MaxCandidates) });
+                parameters.Add(new NpgsqlParameter<int> { TypedValue = TwoStageCandidates(list, options) });
             }
 
             parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.VectorWeight });
@@ -226,6 +234,88 @@ public sealed partial class PgvectorSearch
             parameters.Add(new NpgsqlParameter<int> { TypedValue = options.LexicalRankLimit is { } limit ? Math.Max(limit, settings.LexicalDepth) : int.MaxValue });
             parameters.Add(new NpgsqlParameter<double> { TypedValue = settings.LexicalWeight });
         }
+    }
+
+    // The lexical list: CTEs lw, lt, lq (the query and its terms), then lx (entity_type, entity_id, rank).
+    //
+    // websearch_to_tsquery takes any text: operators are words, unbalanced quotes and parentheses are ignored, and a
+    // query of stop words or punctuation is an empty tsquery that matches nothing. Its terms are then joined by OR (a
+    // document needs any of them) and its exclusions dropped: a query is a description, not a filter. Lexemes never hold
+    // '&', '!' or a space; the terms are the quoted lexemes of the tsquery's own text form. ts_rank with normalization 1
+    // (divided by 1 + log of the document's length) scores a match: on the quality scenario's Debian pairs it reached
+    // MRR@10 0.74 where ts_rank_cd reached 0.38 (cover density rewards long documents that repeat a term).
+    //
+    // GIN finds matches, not the best ones, and ranking reads every match: a common word matches much of a large table,
+    // and an OR reads every term's posting list in full. So a match is ranked first by how many of the query's terms it
+    // lacks (coordination level), then by score, and matches are read in those tiers: every term (t0), all but one (t1,
+    // for 3 to 12 terms), all but two (t2, for 4 to 8 terms), then any (t3). "All but j" is an array of ANDs, one per
+    // choice of the j terms left out, matched with @@ ANY: the bitmap scan runs one GIN scan per AND, each led by its
+    // rarest term, and ORs the bitmaps (at 100,000 rows about twice as fast as one tsquery OR-ing the ANDs, whose tail
+    // grew to 14 ms; "all but two" at 9 terms took 4-8 ms, hence the bounds). A tier is read only while the tiers before
+    // it hold fewer than the depth (a later tier cannot outrank them), and the tiers read at most {limit} matches in all. With everyMatch (LexicalRankLimit null) every match of the OR is ranked by
+    // score alone. Figures in docs/search.md.
+    private static string LexicalList(string documents, string configuration, string filter, string text, string depth, string limit, bool everyMatch)
+    {
+        var head = $"""
+            lw AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text})::text AS t),
+            lt AS MATERIALIZED (SELECT DISTINCT m[1] AS term FROM lw, regexp_matches(lw.t, '(''(?:[^'']|'''')+'')', 'g') AS m),
+            """;
+        if (everyMatch)
+        {
+            return head + $"""
+
+                lq AS MATERIALIZED (SELECT replace(replace(lw.t, ' & ', ' | '), '!', '')::tsquery AS query FROM lw),
+                lx AS MATERIALIZED (
+                    SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.score DESC, m.entity_id) AS rank FROM (
+                        SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
+                        FROM {documents} l CROSS JOIN lq
+                        WHERE {filter} AND l.document @@ lq.query
+                        ORDER BY score DESC, l.entity_id
+                        LIMIT {depth}
+                    ) m
+                )
+                """;
+        }
+
+        string Tier(int tier, string match)
+        {
+            var before = tier == 0 ? "0" : string.Join(" + ", Enumerable.Range(0, tier).Select(t => $"(SELECT count(*) FROM t{t})"));
+            return $"""
+                t{tier} AS MATERIALIZED (
+                    SELECT l.entity_type, l.entity_id, {tier} AS tier, ts_rank(l.document, lq.query, 1) AS score
+                    FROM {documents} l CROSS JOIN lq
+                    WHERE {before} < {depth} AND {filter} AND {match}
+                    LIMIT {limit} - ({before})
+                )
+                """;
+        }
+
+        return head + $"""
+
+            lq AS MATERIALIZED (
+                SELECT replace(replace(lw.t, ' & ', ' | '), '!', '')::tsquery AS query,
+                       (SELECT string_agg(term, ' & ') FROM lt)::tsquery AS t0,
+                       CASE WHEN (SELECT count(*) FROM lt) BETWEEN 3 AND 12 THEN (
+                           SELECT array_agg((SELECT string_agg(b.term, ' & ') FROM lt b WHERE b.term <> a.term)::tsquery) FROM lt a
+                       ) END AS t1,
+                       CASE WHEN (SELECT count(*) FROM lt) BETWEEN 4 AND 8 THEN (
+                           SELECT array_agg((SELECT string_agg(c.term, ' & ') FROM lt c WHERE c.term <> a.term AND c.term <> b.term)::tsquery)
+                           FROM lt a JOIN lt b ON a.term < b.term
+                       ) END AS t2
+                FROM lw
+            ),
+            {Tier(0, "l.document @@ lq.t0")},
+            {Tier(1, "l.document @@ ANY(lq.t1) AND NOT l.document @@ lq.t0")},
+            {Tier(2, "l.document @@ ANY(lq.t2) AND NOT l.document @@ ANY(lq.t1) AND NOT l.document @@ lq.t0")},
+            {Tier(3, "l.document @@ lq.query AND NOT coalesce(l.document @@ lq.t0, false) AND NOT coalesce(l.document @@ ANY(lq.t1), false) AND NOT coalesce(l.document @@ ANY(lq.t2), false)")},
+            lx AS MATERIALIZED (
+                SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.tier, m.score DESC, m.entity_id) AS rank FROM (
+                    SELECT * FROM (SELECT * FROM t0 UNION ALL SELECT * FROM t1 UNION ALL SELECT * FROM t2 UNION ALL SELECT * FROM t3) u
+                    ORDER BY tier, score DESC, entity_id
+                    LIMIT {depth}
+                ) m
+            )
+            """;
     }
 
     private static string BuildFusedSql(IReadOnlyList<HybridVectorList> vectors, LexicalIndex? lexical, HybridSearchOptions options)
@@ -305,7 +395,7 @@ public sealed partial class PgvectorSearch
             var (text, depth, limit, weight) = (P(), P(), P(), P());
             var statements = lexical.Statements;
             var configuration = type is null ? "'english'::regconfig" : statements.ConfigurationOf(type);
-            var filter = new StringBuilder("l.document @@ lq.query");
+            var filter = new StringBuilder("true");
             if (type is not null)
             {
                 filter.Append(CultureInfo.InvariantCulture, $" AND l.entity_type = {type}");
@@ -321,57 +411,7 @@ public sealed partial class PgvectorSearch
                 filter.Append(CultureInfo.InvariantCulture, $" AND NOT EXISTS (SELECT 1 FROM {vectors[0].Table.QualifiedName} a WHERE a.entity_type = l.entity_type AND a.entity_id = l.entity_id AND a.{EmbeddingTable.ModelPredicate(vectors[0].Model)})");
             }
 
-            // websearch_to_tsquery takes any text: operators are words, unbalanced quotes and parentheses are ignored,
-            // and a query of stop words or punctuation is an empty tsquery that matches nothing. Its terms are then
-            // joined by OR (a document needs any of them) and its exclusions dropped: a query is a description, not a
-            // filter. Lexemes never hold '&', '!' or a space. ts_rank with normalization 1 (divided by 1 + log of the
-            // document's length) ranks them: on the quality scenario's Debian pairs it reached MRR@10 0.74 where
-            // ts_rank_cd reached 0.38 (cover density rewards long documents that repeat a term; see docs/search.md).
-            //
-            // GIN finds matches, not the best ones, and ranking reads every match: a common word matches much of a large
-            // table. So at most {limit} matches are ranked, taken in tiers: those with every term (all_terms), then those
-            // with two of them (two_terms, for 3 to 10 terms: the OR of every pair), then any. A tier is read only while
-            // the ones before it hold fewer than the limit. The tiers' lexemes are the quoted ones of the tsquery's own
-            // text form, joined again. Figures in docs/search.md.
-            ctes.Add($"""
-                lw AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text})::text AS t),
-                lt AS MATERIALIZED (SELECT DISTINCT m[1] AS term FROM lw, regexp_matches(lw.t, '(''(?:[^'']|'''')+'')', 'g') AS m),
-                lq AS MATERIALIZED (
-                    SELECT replace(replace(lw.t, ' & ', ' | '), '!', '')::tsquery AS query,
-                           (SELECT string_agg(term, ' & ')::tsquery FROM lt) AS all_terms,
-                           CASE WHEN (SELECT count(*) FROM lt) BETWEEN 3 AND 10
-                                THEN (SELECT string_agg('(' || a.term || ' & ' || b.term || ')', ' | ') FROM lt a JOIN lt b ON a.term < b.term)::tsquery
-                           END AS two_terms
-                    FROM lw
-                ),
-                l1 AS MATERIALIZED (
-                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
-                    FROM {statements.Documents} l CROSS JOIN lq
-                    WHERE {filter} AND l.document @@ lq.all_terms
-                    LIMIT {limit}
-                ),
-                l2 AS MATERIALIZED (
-                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
-                    FROM {statements.Documents} l CROSS JOIN lq
-                    WHERE (SELECT count(*) FROM l1) < {limit} AND lq.two_terms IS NOT NULL
-                      AND {filter} AND l.document @@ lq.two_terms AND NOT l.document @@ lq.all_terms
-                    LIMIT {limit} - (SELECT count(*) FROM l1)
-                ),
-                l3 AS MATERIALIZED (
-                    SELECT l.entity_type, l.entity_id, ts_rank(l.document, lq.query, 1) AS score
-                    FROM {statements.Documents} l CROSS JOIN lq
-                    WHERE (SELECT count(*) FROM l1) + (SELECT count(*) FROM l2) < {limit}
-                      AND {filter} AND NOT coalesce(l.document @@ lq.all_terms, false) AND NOT coalesce(l.document @@ lq.two_terms, false)
-                    LIMIT {limit} - (SELECT count(*) FROM l1) - (SELECT count(*) FROM l2)
-                ),
-                lx AS MATERIALIZED (
-                    SELECT m.entity_type, m.entity_id, row_number() OVER (ORDER BY m.score DESC, m.entity_id) AS rank FROM (
-                        SELECT * FROM (SELECT * FROM l1 UNION ALL SELECT * FROM l2 UNION ALL SELECT * FROM l3) u
-                        ORDER BY score DESC, entity_id
-                        LIMIT {depth}
-                    ) m
-                )
-                """);
+            ctes.Add(LexicalList(statements.Documents, configuration, filter.ToString(), text, depth, limit, everyMatch: options.LexicalRankLimit is null));
             lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight, NULL::int AS chunk, NULL::int AS chunk_start, NULL::int AS chunk_length FROM lx");
         }
 

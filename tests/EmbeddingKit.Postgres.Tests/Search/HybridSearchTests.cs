@@ -92,33 +92,37 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
     }
 
     [Fact]
-    public async Task HybridSearchAsync_RankLimit_RanksMatchesOfEveryTermThenOfTwoTermsBeforeAnyTerm()
+    public async Task HybridSearchAsync_RankLimit_RanksByTheTermsAMatchLacksThenByScore()
     {
-        // Short documents with one of the words rank highest by ts_rank (normalized by length); long ones hold all three
-        // words, or two. A rank limit takes every-term matches first, then two-term ones, then any.
+        // Short documents with one of the words score highest by ts_rank (normalized by length); long ones hold all four
+        // words, three or two. With a rank limit a match is ranked by how many of the query's terms it lacks, then by
+        // score; without one (null), by score alone.
         var filler = string.Join(' ', Enumerable.Repeat("lorem ipsum dolor sit amet", 40));
         await _storage.UpsertAsync(
         [
-            Record("all1", 5, 1, $"zephyr quokka marimba {filler}"),
-            Record("all2", 5, 1, $"{filler} marimba quokka zephyr"),
-            Record("two1", 5, 1, $"zephyr quokka {filler}"),
+            Record("all1", 5, 1, $"zephyr quokka marimba ocelot {filler}"),
+            Record("all2", 5, 1, $"{filler} ocelot marimba quokka zephyr"),
+            Record("three1", 5, 1, $"zephyr quokka marimba {filler}"),
+            Record("two1", 5, 1, $"zephyr ocelot {filler}"),
             .. Enumerable.Range(0, 5).Select(i => Record($"one{i}", 5, 1, i % 2 == 0 ? "zephyr" : "marimba")),
         ], Ct);
-        async Task<string[]> RankedAsync(int? limit, int depth) =>
+        async Task<string[]> RankedAsync(int? limit, int depth, int k = 3) =>
         [
             .. (await _search.HybridSearchAsync(
-                [], "zephyr quokka marimba", _lexical,
-                new HybridSearchOptions { K = 3, EntityType = Type, LexicalRankLimit = limit, Settings = HybridSettings.Default with { LexicalDepth = depth } },
+                [], "zephyr quokka marimba ocelot", _lexical,
+                new HybridSearchOptions { K = k, EntityType = Type, LexicalRankLimit = limit, Settings = HybridSettings.Default with { LexicalDepth = depth } },
                 cancellationToken: Ct)).Select(h => h.EntityId),
         ];
 
         var unlimited = await RankedAsync(null, 3);
+        var tiered = await RankedAsync(1000, depth: 6, k: 6);
 
         Assert.All(unlimited, id => Assert.StartsWith("one", id, StringComparison.Ordinal));
+        Assert.Equal(["all1", "all2"], tiered[..2].Order(StringComparer.Ordinal));
+        Assert.Equal(["three1", "two1"], tiered[2..4]); // lacks one term, then two
+        Assert.All(tiered[4..], id => Assert.StartsWith("one", id, StringComparison.Ordinal));
         Assert.Equal(["all1", "all2"], (await RankedAsync(2, 2)).Order(StringComparer.Ordinal));
-        Assert.Equal(["all1", "all2", "two1"], (await RankedAsync(3, 3)).Order(StringComparer.Ordinal));
-        Assert.Equal(["all1", "all2", "two1"], (await RankedAsync(1, 3)).Order(StringComparer.Ordinal)); // never below the depth
-        Assert.Equal(unlimited, await RankedAsync(1000, 3)); // every match ranked when they are fewer than the limit
+        Assert.Equal(["all1", "all2", "three1"], (await RankedAsync(1, 3)).Order(StringComparer.Ordinal)); // never below the depth
     }
 
     [Theory]

@@ -16,6 +16,8 @@ namespace EmbeddingKit.Bench.Scenarios.Quality;
 /// against every page exactly (cosine, in memory): chunked pages score by their best chunk (<c>chunk_best</c>) or by
 /// the mean of their two best (<c>chunk_top2</c>). recall@10 and MRR@10 over all pages and over the pages longer than the
 /// window (<c>long</c>). Hashing has no window: it is cut and chunked with the WordPiece vocabulary of the local presets.
+/// A second query set (<c>deep_*</c>) asks for what lies past the window: a paragraph from beyond the cut of each long
+/// page (see <see cref="DeepQueries"/>), ranked against the same vectors.
 /// </summary>
 internal static class ManPageEvaluation
 {
@@ -44,6 +46,9 @@ internal static class ManPageEvaluation
         result.Metrics["man_pages_long"] = isLong.Count(l => l);
         result.Notes["man_pages"] = $"{source}; WordPiece tokens per page: median {sorted[sorted.Length / 2]}, p90 {sorted[sorted.Length * 9 / 10]}, max {sorted[^1]}, total {tokens.Sum(t => (long)t)}; {isLong.Count(l => l)} pages over the {window}-token window";
         log.WriteLine(result.Notes["man_pages"]);
+        var deep = DeepQueries(pages, wordPiece, window, seed);
+        result.Metrics["man_deep_queries"] = deep.Count;
+        log.WriteLine($"man pages: {deep.Count} deep queries (a paragraph from beyond the {window}-token window of a long page)");
 
         foreach (var name in models)
         {
@@ -56,6 +61,10 @@ internal static class ManPageEvaluation
             var whole = await EmbedAsync(model, truncated, false, log, $"{system} truncated pages", cancellationToken);
             result.Metrics[$"man_{VectorQualitySystem.Key(model.Name)}_truncate_embed_s"] = watch.Elapsed.TotalSeconds;
             Score(result, system, "truncate", queries, whole.Select((v, i) => (Entity: i, Vector: v)).ToList(), pages.Count, isLong, top2: false);
+            var deepQueries = await EmbedAsync(model, deep.Select(d => model.QueryPrefix + d.Query).ToList(), true, log, "deep queries", cancellationToken);
+            var deepTargets = deep.Select(d => d.Page).ToArray();
+            var notLong = new bool[deep.Count];
+            Score(result, system, "deep_truncate", deepQueries, whole.Select((v, i) => (Entity: i, Vector: v)).ToList(), pages.Count, notLong, top2: false, deepTargets);
 
             foreach (var (size, overlap) in configurations)
             {
@@ -79,6 +88,12 @@ internal static class ManPageEvaluation
                 var rows = owners.Select((o, i) => (Entity: o, Vector: vectors[i])).ToList();
                 Score(result, system, $"chunk_best{suffix}", queries, rows, pages.Count, isLong, top2: false);
                 Score(result, system, $"chunk_top2{suffix}", queries, rows, pages.Count, isLong, top2: true);
+                Score(result, system, $"deep_chunk_best{suffix}", deepQueries, rows, pages.Count, notLong, top2: false, deepTargets);
+                if (result.Metrics.TryGetValue($"mrr_at_10_{Key(system)}_deep_truncate", out var deepCut))
+                {
+                    result.Metrics[$"mrr_at_10_gain_{Key(system)}_deep_chunk_best{suffix}_vs_truncate"] = result.Metrics[$"mrr_at_10_{Key(system)}_deep_chunk_best{suffix}"] - deepCut;
+                }
+
                 if (result.Metrics.TryGetValue($"mrr_at_10_{Key(system)}_truncate", out var cut))
                 {
                     result.Metrics[$"mrr_at_10_gain_{Key(system)}_chunk_best{suffix}_vs_truncate"] = result.Metrics[$"mrr_at_10_{Key(system)}_chunk_best{suffix}"] - cut;
@@ -98,6 +113,44 @@ internal static class ManPageEvaluation
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Queries for what truncation cannot see: for each page longer than the window, one paragraph that starts after the
+    /// window's cut (seeded pick among those of 8 to 80 words, mostly letters, found in no other page), its first 30 words
+    /// as the query. A known-item search for a passage past the window, which is what chunking is for; the NAME line
+    /// paraphrases the page's opening, which truncation keeps.
+    /// </summary>
+    internal static List<(int Page, string Query)> DeepQueries(IReadOnlyList<ManPage> pages, ITokenCounter counter, int window, int seed)
+    {
+        var queries = new List<(int, string)>();
+        for (var i = 0; i < pages.Count; i++)
+        {
+            var document = pages[i].Document;
+            var cut = Truncate(document, counter, window).Length;
+            if (cut >= document.Length)
+            {
+                continue;
+            }
+
+            var page = i;
+            var eligible = document[cut..].Split("\n\n", StringSplitOptions.TrimEntries)
+                .Select(p => p.ReplaceLineEndings(" "))
+                .Where(p =>
+                {
+                    var words = p.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+                    return words is >= 8 and <= 80 && p.Count(char.IsLetter) >= 0.6 * p.Length
+                        && !pages.Where((_, other) => other != page).Any(o => o.Document.Contains(p, StringComparison.Ordinal));
+                })
+                .ToList();
+            if (eligible.Count > 0)
+            {
+                var paragraph = eligible[new Random(seed + i).Next(eligible.Count)];
+                queries.Add((i, string.Join(' ', paragraph.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(30))));
+            }
+        }
+
+        return queries;
     }
 
     private static (EmbeddingModel Model, ITokenCounter Counter, int Window) Create(string name, ITokenCounter wordPiece, int window)
@@ -174,7 +227,7 @@ internal static class ManPageEvaluation
 
     /// <summary>Exact ranking of every page for every query: a page's score is its best row's cosine (or the sum of its
     /// two best); the right page's rank is the number of pages scoring higher.</summary>
-    private static void Score(BenchResult result, string system, string path, float[][] queries, List<(int Entity, float[] Vector)> rows, int entities, bool[] isLong, bool top2)
+    private static void Score(BenchResult result, string system, string path, float[][] queries, List<(int Entity, float[] Vector)> rows, int entities, bool[] isLong, bool top2, int[]? targets = null)
     {
         var ranks = new int?[queries.Length];
         var first = new float[entities];
@@ -197,11 +250,12 @@ internal static class ManPageEvaluation
                 }
             }
 
-            var mine = Total(first[q], second[q], top2);
+            var target = targets?[q] ?? q;
+            var mine = Total(first[target], second[target], top2);
             var rank = 0;
             for (var e = 0; e < entities && rank < K; e++)
             {
-                if (e != q && Total(first[e], second[e], top2) > mine)
+                if (e != target && Total(first[e], second[e], top2) > mine)
                 {
                     rank++;
                 }
