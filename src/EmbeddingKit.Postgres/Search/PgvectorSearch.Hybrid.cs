@@ -49,7 +49,8 @@ public sealed partial class PgvectorSearch
         foreach (var list in vectors)
         {
             ArgumentNullException.ThrowIfNull(list, nameof(vectors));
-            new VectorSearchOptions { K = Math.Min(options.Settings.VectorDepth, VectorSearchDefaults.MaxK), Path = list.Path, Oversample = list.Oversample, EfSearch = list.EfSearch }.Validate();
+            // The list's own settings; its candidates are capped (TwoStageCandidates), not refused, at any depth and k.
+            new VectorSearchOptions { K = 1, Path = list.Path, Oversample = list.Oversample, EfSearch = list.EfSearch }.Validate();
             ValidateQuery(list.Table, list.Query);
         }
 

@@ -126,6 +126,21 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
     }
 
     [Theory]
+    [InlineData(10)]
+    [InlineData(1000)]
+    public async Task HybridSearchAsync_DeepTwoStageListAtTheLargestOversample_AnswersWithCappedCandidates(int k)
+    {
+        // Depth 200 at oversample 64 (what the tuners may pick together) would be 12,800 candidates: capped, not refused.
+        var list = new HybridVectorList(_table, Model, Axis(1)) { Path = SearchPath.TwoStage, Oversample = 64 };
+        var options = new HybridSearchOptions { K = k, EntityType = Type, Settings = HybridSettings.Default with { VectorDepth = 200, LexicalDepth = 200 } };
+
+        var hits = await _search.HybridSearchAsync([list], "libzstd1", _lexical, options, cancellationToken: Ct);
+
+        Assert.Equal("b", hits[0].EntityId);
+        Assert.Equal(Documents.Length, hits.Count);
+    }
+
+    [Theory]
     [InlineData("!!! ... ??? ;;; ---")]
     [InlineData("the and of a an")]
     [InlineData("a & b | !c ( ) : * <-> 'x' \\ \"")]
