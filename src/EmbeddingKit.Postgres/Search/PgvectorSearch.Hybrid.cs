@@ -237,7 +237,8 @@ public sealed partial class PgvectorSearch
         }
     }
 
-    // The lexical list: CTEs lw, lt, lq (the query and its terms), then lx (entity_type, entity_id, rank).
+    // The lexical list: CTEs lw and lq (the query; with tiers lt, its terms, and t0-t3), then lx (entity_type,
+    // entity_id, rank).
     //
     // websearch_to_tsquery takes any text: operators are words, unbalanced quotes and parentheses are ignored, and a
     // query of stop words or punctuation is an empty tsquery that matches nothing. Its terms are then joined by OR (a
@@ -255,14 +256,11 @@ public sealed partial class PgvectorSearch
     // grew to 14 ms; "all but two" at 9 terms took 4-8 ms, hence the bounds). A tier is read only while the tiers before
     // it hold fewer than the depth (a later tier cannot outrank them), each at most {limit} matches. A tier holds the ones
     // before it (a match of every term lacks none): excluding them with NOT @@ per row cost more than reading them again
-    // (at 2,500 rows, where most queries reach the last tier, 6.8 ms against 3.5 ms p50). With everyMatch (LexicalRankLimit null) every match of the OR is ranked by
-    // score alone. Figures in docs/search.md.
+    // (at 2,500 rows, where most queries reach the last tier, 6.8 ms against 3.5 ms p50). With everyMatch
+    // (LexicalRankLimit null) every match of the OR is ranked by score alone. Figures in docs/search.md.
     private static string LexicalList(string documents, string configuration, string filter, string text, string depth, string limit, bool everyMatch)
     {
-        var head = $"""
-            lw AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text})::text AS t),
-            lt AS MATERIALIZED (SELECT DISTINCT m[1] AS term FROM lw, regexp_matches(lw.t, '(''(?:[^'']|'''')+'')', 'g') AS m),
-            """;
+        var head = $"lw AS MATERIALIZED (SELECT websearch_to_tsquery({configuration}, {text})::text AS t),";
         if (everyMatch)
         {
             return head + $"""
@@ -297,6 +295,7 @@ public sealed partial class PgvectorSearch
 
         return head + $"""
 
+            lt AS MATERIALIZED (SELECT DISTINCT m[1] AS term FROM lw, regexp_matches(lw.t, '(''(?:[^'']|'''')+'')', 'g') AS m),
             lq AS MATERIALIZED (
                 SELECT replace(replace(lw.t, ' & ', ' | '), '!', '')::tsquery AS query,
                        (SELECT string_agg(term, ' & ') FROM lt)::tsquery AS t0,
