@@ -320,6 +320,11 @@ public sealed partial class EmbeddingWorker : BackgroundService
             {
                 await ReadOutstandingAsync(statistics, stoppingToken).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Stopping (or stopped as idle) while a read was in flight.
+                return;
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 LogStatsFailed(_logger, e.Message);

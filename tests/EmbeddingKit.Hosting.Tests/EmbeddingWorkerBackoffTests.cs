@@ -84,6 +84,27 @@ public sealed class EmbeddingWorkerBackoffTests
     }
 
     [Fact]
+    public async Task Worker_StatsReadInFlightWhenItStopsAsIdle_EndsWithoutAnError()
+    {
+        // The stats loop's read is still running (it honours cancellation) when the idle check finds no work: stopping
+        // as idle cancels that read, which must end the worker normally, not with an OperationCanceledException (the
+        // CLI's `work --until-idle` exited 1 with it).
+        var statistics = new HangingStatistics();
+        var queue = new ScriptedQueue(TimeProvider.System, [], Step.Empty) { BeforeFetch = statistics.FirstReadStarted };
+        var worker = new EmbeddingWorker(
+            queue,
+            new FailingHandler(),
+            Options.Create(new EmbeddingWorkerOptions { Concurrency = 1, BatchSize = 1, StopWhenIdle = true, PollInterval = TimeSpan.FromMilliseconds(50), StatsInterval = TimeSpan.FromSeconds(1) }),
+            statistics: statistics);
+
+        await worker.StartAsync(Ct);
+        await worker.ExecuteTask!.WaitAsync(WaitLimit, Ct);
+
+        Assert.True(worker.Progress.StoppedWhenIdle);
+        Assert.True(statistics.FirstReadCancelled);
+    }
+
+    [Fact]
     public void Validate_MaxFailureBackoffOverADay_Throws()
     {
         var options = new EmbeddingWorkerOptions { MaxFailureBackoff = TimeSpan.FromDays(1) + TimeSpan.FromSeconds(1) };
@@ -198,6 +219,37 @@ public sealed class EmbeddingWorkerBackoffTests
             }
 
             _laterReturned.TrySetResult();
+            return [new QueueStats { EntityType = "doc", Model = Model }];
+        }
+    }
+
+    /// <summary>The first read waits until it is cancelled; every later read answers 0 outstanding at once.</summary>
+    private sealed class HangingStatistics : IEmbeddingQueueStatistics
+    {
+        private readonly TaskCompletionSource _firstStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _reads;
+        private volatile bool _firstReadCancelled;
+
+        public Task FirstReadStarted => _firstStarted.Task;
+
+        public bool FirstReadCancelled => _firstReadCancelled;
+
+        public async ValueTask<IReadOnlyList<QueueStats>> GetStatsAsync(CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _reads) == 1)
+            {
+                _firstStarted.SetResult();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    _firstReadCancelled = true;
+                    throw;
+                }
+            }
+
             return [new QueueStats { EntityType = "doc", Model = Model }];
         }
     }

@@ -25,6 +25,7 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<FakeFault> _queuedFaults = new();
     private readonly ConcurrentQueue<int> _batchSizes = new();
+    private readonly ConcurrentQueue<string> _requestBodies = new();
     private readonly object _rateLock = new();
     private readonly Random _random = new(12345);
     private FakeFault _rateFault;
@@ -108,6 +109,10 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
     /// <summary>Gets the body of the last request, as text.</summary>
     public string? LastRequestBody => _lastRequestBody;
 
+    /// <summary>Gets the body of every request since the start (or <see cref="ResetCounters"/>), in arrival order: a
+    /// worker with several loops may send its inputs in more requests than one.</summary>
+    public IReadOnlyList<string> RequestBodies => [.. _requestBodies];
+
     /// <summary>Gets the <c>Authorization</c> (or <c>api-key</c>) header of the last request.</summary>
     public string? LastAuthorization => _lastAuthorization;
 
@@ -170,6 +175,7 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
         Interlocked.Exchange(ref _inputs, 0);
         Volatile.Write(ref _maxInFlight, 0);
         _batchSizes.Clear();
+        _requestBodies.Clear();
     }
 
     /// <summary>Stops the server.</summary>
@@ -224,6 +230,7 @@ public sealed class FakeEmbeddingServer : IAsyncDisposable
         if (canned is null)
         {
             _lastRequestBody = Encoding.UTF8.GetString(bodyStream.GetBuffer(), 0, (int)bodyStream.Length);
+            _requestBodies.Enqueue(_lastRequestBody);
         }
 
         var required = _requiredApiKey;
