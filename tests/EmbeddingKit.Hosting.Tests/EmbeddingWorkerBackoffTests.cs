@@ -68,15 +68,8 @@ public sealed class EmbeddingWorkerBackoffTests
         // The stats loop reads first and gets its answer (20 outstanding) only after the idle check's later read (0) has
         // returned and the worker has stopped as idle: that older count must not become the last one published.
         var statistics = new RacingStatistics();
-        var queue = new ScriptedQueue(TimeProvider.System, [], Step.Empty) { BeforeFetch = statistics.FirstReadStarted };
-        var worker = new EmbeddingWorker(
-            queue,
-            new FailingHandler(),
-            Options.Create(new EmbeddingWorkerOptions { Concurrency = 1, BatchSize = 1, StopWhenIdle = true, PollInterval = TimeSpan.FromMilliseconds(50), StatsInterval = TimeSpan.FromSeconds(1) }),
-            statistics: statistics);
 
-        await worker.StartAsync(Ct);
-        await worker.ExecuteTask!.WaitAsync(WaitLimit, Ct);
+        var worker = await RunUntilIdleAsync(statistics, statistics.FirstReadStarted);
 
         Assert.True(worker.Progress.StoppedWhenIdle);
         Assert.Equal(2, statistics.Reads);
@@ -90,15 +83,8 @@ public sealed class EmbeddingWorkerBackoffTests
         // as idle cancels that read, which must end the worker normally, not with an OperationCanceledException (the
         // CLI's `work --until-idle` exited 1 with it).
         var statistics = new HangingStatistics();
-        var queue = new ScriptedQueue(TimeProvider.System, [], Step.Empty) { BeforeFetch = statistics.FirstReadStarted };
-        var worker = new EmbeddingWorker(
-            queue,
-            new FailingHandler(),
-            Options.Create(new EmbeddingWorkerOptions { Concurrency = 1, BatchSize = 1, StopWhenIdle = true, PollInterval = TimeSpan.FromMilliseconds(50), StatsInterval = TimeSpan.FromSeconds(1) }),
-            statistics: statistics);
 
-        await worker.StartAsync(Ct);
-        await worker.ExecuteTask!.WaitAsync(WaitLimit, Ct);
+        var worker = await RunUntilIdleAsync(statistics, statistics.FirstReadStarted);
 
         Assert.True(worker.Progress.StoppedWhenIdle);
         Assert.True(statistics.FirstReadCancelled);
@@ -112,6 +98,20 @@ public sealed class EmbeddingWorkerBackoffTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
 
         Assert.Equal(nameof(EmbeddingWorkerOptions.MaxFailureBackoff), error.ParamName);
+    }
+
+    // A worker with one loop that stops when idle, over an empty queue whose first fetch waits for beforeFetch (so that
+    // the stats loop's read comes first); returns it once it has ended.
+    private static async Task<EmbeddingWorker> RunUntilIdleAsync(IEmbeddingQueueStatistics statistics, Task beforeFetch)
+    {
+        var worker = new EmbeddingWorker(
+            new ScriptedQueue(TimeProvider.System, [], Step.Empty) { BeforeFetch = beforeFetch },
+            new FailingHandler(),
+            Options.Create(new EmbeddingWorkerOptions { Concurrency = 1, BatchSize = 1, StopWhenIdle = true, PollInterval = TimeSpan.FromMilliseconds(50), StatsInterval = TimeSpan.FromSeconds(1) }),
+            statistics: statistics);
+        await worker.StartAsync(Ct);
+        await worker.ExecuteTask!.WaitAsync(WaitLimit, Ct);
+        return worker;
     }
 
     private static EmbeddingWorker CreateWorker(ScriptedQueue queue, TimeProvider time) => new(
