@@ -168,6 +168,34 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
     }
 
     [Fact]
+    public async Task HybridSearchAsync_ActiveAndFallbackLists_AHitCarriesTheChunkSpanOfTheActiveListElseOfTheFallback()
+    {
+        const string Previous = "model-g";
+        var a = Documents[0];
+        var b = Documents[1];
+        await _storage.UpsertAsync(
+        [
+            Record(a.Id, a.Axis, 2, a.Text, a.Title) with { ChunkCount = 1, ChunkStart = 3, ChunkLength = 9 },
+            Record(a.Id, a.Axis, 2, a.Text, a.Title, Previous) with { ChunkCount = 1, ChunkStart = 40, ChunkLength = 5 },
+            Record(b.Id, b.Axis, 2, b.Text, model: Previous) with { ChunkCount = 1, ChunkStart = 20, ChunkLength = 4 },
+            Record("x", 0, 1, "Only the previous model has embedded this one", model: Previous) with { ChunkCount = 1, ChunkStart = 7, ChunkLength = 11 },
+        ], Ct);
+        HybridVectorList[] lists = [Vector(0, SearchPath.Exact), new HybridVectorList(_table, Previous, Axis(0)) { Path = SearchPath.Exact }];
+
+        var hits = await _search.HybridSearchAsync(lists, text: null, lexical: null, new HybridSearchOptions { K = 10, EntityType = Type }, cancellationToken: Ct);
+
+        var both = Assert.Single(hits, h => h.EntityId == a.Id);
+        Assert.Equal((1, 1, 0, 3, 9), (both.VectorRank, both.FallbackRank, both.Chunk, both.ChunkStart, both.ChunkLength));
+        var activeWithoutSpan = Assert.Single(hits, h => h.EntityId == b.Id);
+        Assert.NotNull(activeWithoutSpan.FallbackRank);
+        Assert.Equal(((int?)null, (int?)null), (activeWithoutSpan.ChunkStart, activeWithoutSpan.ChunkLength));
+        var previousOnly = Assert.Single(hits, h => h.EntityId == "x");
+        Assert.Null(previousOnly.VectorRank);
+        Assert.NotNull(previousOnly.FallbackRank);
+        Assert.Equal(((int?)7, (int?)11), (previousOnly.ChunkStart, previousOnly.ChunkLength));
+    }
+
+    [Fact]
     public async Task HybridSearchAsync_EntityIdFilter_AppliesToBothLists()
     {
         var hits = await SearchAsync("libzstd1 or shoes", axis: 0, options: new HybridSearchOptions { K = 10, EntityType = Type, EntityIds = ["c", "d"] });
