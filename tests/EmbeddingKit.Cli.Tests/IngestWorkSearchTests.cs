@@ -189,15 +189,16 @@ public sealed class IngestWorkSearchTests(PostgresServer server) : CliTest(serve
         Assert.Equal(1.0, json.GetProperty("lexical").GetProperty("mrr_at_k").GetDouble(), 6);
         Assert.Equal(0.875, json.GetProperty("lexical").GetProperty("recall_at_k").GetDouble(), 6); // "nope" is never found
         var rows = json.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(4 * 5 * 4, rows.Count); // RRF k × lexical weight × depth
+        Assert.Equal(4 * ((4 * 5) + 5), rows.Count); // depth × (RRF k × lexical weight + relative score's lexical weights)
         Assert.All(rows, r => Assert.Equal("hybrid", r.GetProperty("search").GetString()));
+        Assert.Equal(["reciprocal_rank", "relative_score"], rows.Select(r => r.GetProperty("fusion").GetString()).Distinct().Order(StringComparer.Ordinal));
         var recommendation = json.GetProperty("recommendation");
         Assert.True(recommendation.GetProperty("within_budget").GetBoolean());
         Assert.Equal(rows.Max(r => r.GetProperty("mrr_at_k").GetDouble()), recommendation.GetProperty("mrr_at_k").GetDouble(), 4);
         Assert.True(json.GetProperty("saved").GetBoolean());
         Assert.Equal(
-            $"{recommendation.GetProperty("rrf_k").GetInt32()} {recommendation.GetProperty("lexical_depth").GetInt32()}",
-            await ScalarAsync<string>("SELECT rrf_k || ' ' || lexical_depth FROM {s}.embeddingkit_hybrid_settings WHERE entity_type = 'package'"));
+            $"{recommendation.GetProperty("fusion").GetString()} {recommendation.GetProperty("rrf_k").GetInt32()} {recommendation.GetProperty("lexical_depth").GetInt32()}",
+            await ScalarAsync<string>("SELECT fusion || ' ' || rrf_k || ' ' || lexical_depth FROM {s}.embeddingkit_hybrid_settings WHERE entity_type = 'package'"));
         Assert.Equal("vim", search.Json().GetProperty("hits")[0].GetProperty("id").GetString());
     }
 

@@ -61,18 +61,20 @@ public sealed class HybridSearchServiceTests(PostgresServer server) : IAsyncLife
         var before = await _stack.Search.SearchAsync(Articles["2"], Type, k: 10, path: SearchPath.Hybrid, cancellationToken: Ct);
         var cached = await _stack.Search.ActiveModels!.GetAsync(Type, "model-a", Ct);
 
-        await new LexicalIndex(_stack.DataSource, _stack.Schema).SaveHybridSettingsAsync(Type, new HybridSettings(1, 1.0, 1.0, 40, 40), Ct);
+        var reciprocalRank = new HybridSettings(1, 1.0, 1.0, 40, 40) { Fusion = HybridFusion.ReciprocalRank };
+        await new LexicalIndex(_stack.DataSource, _stack.Schema).SaveHybridSettingsAsync(Type, reciprocalRank, Ct);
         var after = await _stack.Search.SearchAsync(Articles["2"], Type, k: 10, path: SearchPath.Hybrid, cancellationToken: Ct);
 
-        // RRF scores 1/(k + rank) per side: the top hit, first on both sides, scores 2/61 with k = 60 and 2/2 with k = 1.
+        // The top hit is first on both sides. Relative score (the default): 1 (the vector list's nearest) + 0.5 x 1 (the
+        // lexical list's first, 1 / log2(2)). RRF with k = 1: 1/(1 + 1) per side.
         Assert.Null(cached.Hybrid);
         Assert.Equal("2", before.Hits[0].EntityId);
         Assert.Equal(1, before.Hits[0].VectorRank);
         Assert.Equal(1, before.Hits[0].LexicalRank);
-        Assert.Equal(2.0 / 61, before.Hits[0].Score, 1e-9);
+        Assert.Equal(1.5, before.Hits[0].Score, 1e-9);
         Assert.Equal("2", after.Hits[0].EntityId);
         Assert.Equal(1.0, after.Hits[0].Score, 1e-9);
-        Assert.Equal(new HybridSettings(1, 1.0, 1.0, 40, 40), (await _stack.Search.ActiveModels.GetAsync(Type, "model-a", Ct)).Hybrid);
+        Assert.Equal(reciprocalRank, (await _stack.Search.ActiveModels.GetAsync(Type, "model-a", Ct)).Hybrid);
     }
 
     [Fact]

@@ -112,6 +112,7 @@ internal static class FusionTuning
                 rows = result.Rows.Select(Row),
                 recommendation = new
                 {
+                    fusion = FusionName(result.Recommendation.Fusion),
                     rrfK = result.Recommendation.RrfK,
                     vectorWeight = result.Recommendation.VectorWeight,
                     lexicalWeight = result.Recommendation.LexicalWeight,
@@ -126,23 +127,30 @@ internal static class FusionTuning
             return 0;
         }
 
-        reporter.Line($"  {"search",-8} {"rrf k",6} {"lex w",6} {"depth",6} {"MRR@" + k.ToString(CultureInfo.InvariantCulture),8} {"recall",8} {"p50 ms",8} {"p99 ms",8}");
+        reporter.Line($"  {"search",-8} {"fusion",-9} {"rrf k",6} {"lex w",6} {"depth",6} {"MRR@" + k.ToString(CultureInfo.InvariantCulture),8} {"recall",8} {"p50 ms",8} {"p99 ms",8}");
         foreach (var row in new[] { result.Vector, result.Lexical }.Concat(result.Rows))
         {
             var s = row.Settings;
             reporter.Line(string.Create(CultureInfo.InvariantCulture,
-                $"  {row.Name,-8} {(s is null ? "-" : s.RrfK.ToString(CultureInfo.InvariantCulture)),6} {(s is null ? "-" : s.LexicalWeight.ToString("0.##", CultureInfo.InvariantCulture)),6} {(s is null ? "-" : s.VectorDepth.ToString(CultureInfo.InvariantCulture)),6} {row.MrrAtK,8:0.000} {row.RecallAtK,8:0.000} {row.P50Milliseconds,8:0.00} {row.P99Milliseconds,8:0.00}"));
+                $"  {row.Name,-8} {(s is null ? "-" : FusionLabel(s.Fusion)),-9} {(s is null || s.Fusion != HybridFusion.ReciprocalRank ? "-" : s.RrfK.ToString(CultureInfo.InvariantCulture)),6} {(s is null ? "-" : s.LexicalWeight.ToString("0.##", CultureInfo.InvariantCulture)),6} {(s is null ? "-" : s.VectorDepth.ToString(CultureInfo.InvariantCulture)),6} {row.MrrAtK,8:0.000} {row.RecallAtK,8:0.000} {row.P50Milliseconds,8:0.00} {row.P99Milliseconds,8:0.00}"));
         }
 
         var r = result.Recommendation;
-        reporter.Line(string.Create(CultureInfo.InvariantCulture, $"recommended: rrf k {r.RrfK}, lexical weight {r.LexicalWeight:0.##}, depth {r.VectorDepth}: {result.Reason}"));
+        var fusion = r.Fusion == HybridFusion.ReciprocalRank ? string.Create(CultureInfo.InvariantCulture, $"reciprocal rank fusion, rrf k {r.RrfK}") : "relative score fusion";
+        reporter.Line(string.Create(CultureInfo.InvariantCulture, $"recommended: {fusion}, lexical weight {r.LexicalWeight:0.##}, depth {r.VectorDepth}: {result.Reason}"));
         reporter.Line(save ? $"saved as the fusion setting of {type}" : "not saved (--no-save)");
         return 0;
     }
 
+    // The --json name of a fusion (as stored in the fusion settings' table).
+    private static string FusionName(HybridFusion fusion) => fusion == HybridFusion.ReciprocalRank ? "reciprocal_rank" : "relative_score";
+
+    private static string FusionLabel(HybridFusion fusion) => fusion == HybridFusion.ReciprocalRank ? "rrf" : "relative";
+
     private static object Row(HybridTuningRow row) => new
     {
         search = row.Name,
+        fusion = row.Settings is { } settings ? FusionName(settings.Fusion) : null,
         rrfK = row.Settings?.RrfK,
         vectorWeight = row.Settings?.VectorWeight,
         lexicalWeight = row.Settings?.LexicalWeight,

@@ -82,14 +82,30 @@ public sealed class LexicalIndex
     /// drops what it kept at once (other processes learn it from the notification).</summary>
     internal static event Action<string>? HybridSettingsSaved;
 
-    /// <summary>Reads the six fusion-settings columns from <paramref name="first"/> on, or null when they are null (none
+    /// <summary>Reads the seven fusion-settings columns from <paramref name="first"/> on, or null when they are null (none
     /// saved).</summary>
     internal static HybridSettings? ReadHybridSettings(NpgsqlDataReader reader, int first) => reader.IsDBNull(first)
         ? null
         : new HybridSettings(reader.GetInt32(first), reader.GetDouble(first + 1), reader.GetDouble(first + 2), reader.GetInt32(first + 3), reader.GetInt32(first + 4))
         {
             Mrr = reader.IsDBNull(first + 5) ? null : reader.GetDouble(first + 5),
+            Fusion = FusionOf(reader.GetString(first + 6)),
         };
+
+    /// <summary>The stored name of a fusion (the column's CHECK lists them).</summary>
+    internal static string FusionName(HybridFusion fusion) => fusion switch
+    {
+        HybridFusion.RelativeScore => "relative_score",
+        HybridFusion.ReciprocalRank => "reciprocal_rank",
+        _ => throw new ArgumentOutOfRangeException(nameof(fusion), fusion, "Unknown fusion."),
+    };
+
+    private static HybridFusion FusionOf(string name) => name switch
+    {
+        "relative_score" => HybridFusion.RelativeScore,
+        "reciprocal_rank" => HybridFusion.ReciprocalRank,
+        _ => throw new InvalidOperationException($"The saved fusion '{name}' is not one this version knows."),
+    };
 
     /// <summary>Saves the fusion settings of an entity type. Hybrid search reads them with the entity type's search state,
     /// which caches keep until a change: the save notifies the schema's channel (other processes) and this process's
@@ -108,6 +124,7 @@ public sealed class LexicalIndex
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = settings.LexicalDepth });
         command.Parameters.Add(new NpgsqlParameter<double?> { TypedValue = settings.Mrr, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Double });
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = SearchModelStore.NotificationChannelFor(Schema) });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = FusionName(settings.Fusion) });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         HybridSettingsSaved?.Invoke(Schema);
     }
@@ -126,15 +143,16 @@ public sealed class LexicalIndex
         public string Count => field ??= $"SELECT count(*) FROM {statements.Documents} WHERE entity_type = $1";
 
         public string GetHybridSettings => field ??= $"""
-            SELECT rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr FROM {statements.HybridSettings} WHERE entity_type = $1
+            SELECT rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr, fusion FROM {statements.HybridSettings} WHERE entity_type = $1
             """;
 
         public string SaveHybridSettings => field ??= $"""
-            INSERT INTO {statements.HybridSettings} (entity_type, rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO {statements.HybridSettings} (entity_type, rrf_k, vector_weight, lexical_weight, vector_depth, lexical_depth, mrr, fusion)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $9)
             ON CONFLICT (entity_type) DO UPDATE SET
                 rrf_k = excluded.rrf_k, vector_weight = excluded.vector_weight, lexical_weight = excluded.lexical_weight,
-                vector_depth = excluded.vector_depth, lexical_depth = excluded.lexical_depth, mrr = excluded.mrr, tuned_at = now()
+                vector_depth = excluded.vector_depth, lexical_depth = excluded.lexical_depth, mrr = excluded.mrr,
+                fusion = excluded.fusion, tuned_at = now()
             RETURNING pg_notify($8, entity_type)
             """;
     }

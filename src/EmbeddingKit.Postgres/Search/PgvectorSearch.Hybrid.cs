@@ -19,8 +19,10 @@ public sealed partial class PgvectorSearch
     /// <summary>
     /// Fuses ranked lists in one statement (one round trip, with its <c>SET LOCAL</c>s): each vector list's nearest
     /// neighbours (two-stage, HNSW or exact, as the list says) and, when <paramref name="text"/> has words, the lexical
-    /// index's matches of <c>websearch_to_tsquery</c> ranked by <c>ts_rank</c> (normalized by the log of the document's length); each list contributes
-    /// <c>weight / (k + rank)</c> per entity, and the entities come back by the sum.
+    /// index's matches of <c>websearch_to_tsquery</c> ranked by <c>ts_rank</c> (normalized by the log of the document's
+    /// length); each list contributes <c>weight</c> times its relative score per entity (<see cref="HybridFusion.RelativeScore"/>,
+    /// the default) or <c>weight / (k + rank)</c> (<see cref="HybridFusion.ReciprocalRank"/>), and the entities come back
+    /// by the sum.
     /// </summary>
     /// <param name="vectors">The vector lists: the active model's first, then a fallback model's (at most two).</param>
     /// <param name="text">The query text for the lexical list; null or blank for none. Any text is accepted: operators of
@@ -155,7 +157,7 @@ public sealed partial class PgvectorSearch
         }
 
         key.Append(lexical?.Schema).Append('\0').Append(options.EntityType is not null).Append(options.EntityIds is not null).Append(options.LexicalOnlyLacking)
-            .Append(options.LexicalRankLimit is null);
+            .Append(options.LexicalRankLimit is null).Append('\0').Append((int)options.Settings.Fusion);
         if (options.Texts is { } texts)
         {
             key.Append('\0').Append(texts.Schema).Append('\0').Append(texts.Table).Append('\0').Append(texts.TextColumn)
@@ -381,7 +383,7 @@ public sealed partial class PgvectorSearch
             // The list's chunks grouped by entity (its best chunk), then ranked: a list ranks entities, not chunks.
             ctes.Add($"""
                 v{side} AS MATERIALIZED (
-                    SELECT e.entity_type, e.entity_id, e.chunk, e.chunk_start, e.chunk_length, row_number() OVER (ORDER BY e.distance, e.entity_id) AS rank FROM (
+                    SELECT e.entity_type, e.entity_id, e.chunk, e.chunk_start, e.chunk_length, e.distance, row_number() OVER (ORDER BY e.distance, e.entity_id) AS rank FROM (
                         SELECT g.* FROM (
                             SELECT n.*, row_number() OVER (PARTITION BY n.entity_type, n.entity_id ORDER BY n.distance, n.chunk) AS best FROM (
                                 {nearest}
@@ -393,7 +395,9 @@ public sealed partial class PgvectorSearch
                     ) e
                 )
                 """);
-            lists.Add($"SELECT entity_type, entity_id, rank, {side} AS side, {weight}::float8 AS weight, chunk, chunk_start, chunk_length FROM v{side}");
+            // Relative score: the list's distances scaled to [0, 1], its nearest 1 and its farthest 0 (1 when all are equal).
+            lists.Add($"SELECT entity_type, entity_id, rank, {side} AS side, {weight}::float8 AS weight, chunk, chunk_start, chunk_length, " +
+                $"coalesce((max(distance) OVER () - distance) / nullif(max(distance) OVER () - min(distance) OVER (), 0), 1)::float8 AS relative FROM v{side}");
         }
 
         if (lexical is not null)
@@ -418,7 +422,9 @@ public sealed partial class PgvectorSearch
             }
 
             ctes.Add(LexicalList(statements.Documents, configuration, filter.ToString(), text, depth, limit, everyMatch: options.LexicalRankLimit is null));
-            lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight, NULL::int AS chunk, NULL::int AS chunk_start, NULL::int AS chunk_length FROM lx");
+            // Relative score: the rank discounted as in DCG, 1 / log2(1 + rank).
+            lists.Add($"SELECT entity_type, entity_id, rank, 2 AS side, {weight}::float8 AS weight, NULL::int AS chunk, NULL::int AS chunk_start, NULL::int AS chunk_length, " +
+                "ln(2) / ln(1 + rank) AS relative FROM lx");
         }
 
         // A hit's chunk and span: the active list's when it found the entity, else the fallback list's (a list holds an
@@ -427,9 +433,11 @@ public sealed partial class PgvectorSearch
         static string Span(string column) =>
             $"CASE WHEN bool_or(f.side = 0) THEN min(f.{column}) FILTER (WHERE f.side = 0) ELSE min(f.{column}) FILTER (WHERE f.side = 1) END";
 
+        // Each list adds weight / (k + rank) (reciprocal rank), or weight x its relative score.
+        var score = options.Settings.Fusion == HybridFusion.ReciprocalRank ? "sum(f.weight / ($2 + f.rank))" : "sum(f.weight * f.relative)";
         var fused = $"""
             WITH {string.Join(",\n", ctes)}
-            SELECT f.entity_type, f.entity_id, sum(f.weight / ($2 + f.rank))::float8 AS score,
+            SELECT f.entity_type, f.entity_id, {score}::float8 AS score,
                    min(f.rank) FILTER (WHERE f.side = 0) AS vector_rank,
                    min(f.rank) FILTER (WHERE f.side = 1) AS fallback_rank,
                    min(f.rank) FILTER (WHERE f.side = 2) AS lexical_rank,

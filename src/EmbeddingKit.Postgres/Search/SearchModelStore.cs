@@ -275,7 +275,7 @@ public sealed class SearchModelStore
                    s.path, s.oversample, s.ef_search, s.recall,
                    p.path, p.oversample, p.ef_search, p.recall,
                    coalesce(a.model, $2) IS NOT NULL AND ({pendingWork}),
-                   h.rrf_k, h.vector_weight, h.lexical_weight, h.vector_depth, h.lexical_depth, h.mrr
+                   h.rrf_k, h.vector_weight, h.lexical_weight, h.vector_depth, h.lexical_depth, h.mrr, h.fusion
             FROM (SELECT $1::text AS entity_type) e
             LEFT JOIN {_active} a ON a.entity_type = e.entity_type
             LEFT JOIN {_settings} s ON s.model = coalesce(a.model, $2)

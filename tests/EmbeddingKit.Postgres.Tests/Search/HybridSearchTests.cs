@@ -66,7 +66,7 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
     public async Task HybridSearchAsync_ExactTermTheVectorMisses_FusesBothListsWithTheirRanks(SearchPath path)
     {
         // The vector is nearest to "e" (axis 4); the words name only "b".
-        var hits = await SearchAsync("libzstd1 1.5.6", axis: 4, path: path);
+        var hits = await SearchAsync("libzstd1 1.5.6", axis: 4, path: path, options: new HybridSearchOptions { K = 3, EntityType = Type, Settings = HybridSettings.ReciprocalRankDefault });
 
         var vectorFirst = Assert.Single(hits, h => h.EntityId == "e");
         Assert.Equal(1, vectorFirst.VectorRank);
@@ -76,6 +76,35 @@ public sealed class HybridSearchTests(PostgresServer server) : SchemaTest(server
         Assert.NotNull(lexicalFirst.VectorRank); // every row is a vector candidate at depth 40
         Assert.Equal("b", hits[0].EntityId); // found by both lists: 1/(60+1) + 1/(60+rank)
         Assert.Equal((1.0 / 61) + (1.0 / (60 + lexicalFirst.VectorRank!.Value)), hits[0].Score, 9);
+    }
+
+    [Theory]
+    [InlineData(SearchPath.Hnsw)]
+    [InlineData(SearchPath.Exact)]
+    public async Task HybridSearchAsync_RelativeScore_AddsTheScaledDistanceAndTheDiscountedLexicalRank(SearchPath path)
+    {
+        // The query vector is (0.6, 0.8): "b" (axis 1) is nearest, "a" (axis 0) next, the others orthogonal; the words
+        // name only "a". Relative score: the vector list's distances scaled to [0, 1] ("b" 1, "a" 0.75, the rest 0),
+        // plus the lexical weight times 1 / log2(1 + rank).
+        var query = new Half[Dimensions];
+        (query[0], query[1]) = ((Half)0.6f, (Half)0.8f);
+        var settings = HybridSettings.Default with { LexicalWeight = 0.5 };
+        var options = new HybridSearchOptions { K = 5, EntityType = Type, Settings = settings };
+
+        var hits = await _search.HybridSearchAsync([new HybridVectorList(_table, Model, query) { Path = path }], "pgvector extension", _lexical, options, cancellationToken: Ct);
+
+        Assert.Equal(HybridFusion.RelativeScore, settings.Fusion);
+        Assert.Equal(["a", "b"], hits.Take(2).Select(h => h.EntityId));
+        Assert.Equal(0.75 + 0.5, hits[0].Score, 3); // fp16 vectors: distances to about 1e-3
+        Assert.Equal((2, 1), (hits[0].VectorRank!.Value, hits[0].LexicalRank!.Value));
+        Assert.Equal(1.0, hits[1].Score, 3);
+        Assert.All(hits.Skip(2), h => Assert.Equal(0.0, h.Score, 3));
+
+        // A heavier lexical weight only scales the lexical part; with none, the vector list's order comes back.
+        var vectorOnly = await _search.HybridSearchAsync(
+            [new HybridVectorList(_table, Model, query) { Path = path }], "pgvector extension", _lexical,
+            new HybridSearchOptions { K = 2, EntityType = Type, Settings = settings with { LexicalWeight = 0 } }, cancellationToken: Ct);
+        Assert.Equal(["b", "a"], vectorOnly.Select(h => h.EntityId));
     }
 
     [Fact]

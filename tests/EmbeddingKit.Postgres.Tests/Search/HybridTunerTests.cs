@@ -75,7 +75,10 @@ public sealed class HybridTunerTests(PostgresServer server) : SchemaTest(server)
     [Fact]
     public async Task TuneAsync_GenerousBudget_RecommendsTheBestMrrOfTheGridAndMeasuresBothSides()
     {
-        var options = new HybridTunerOptions { EntityType = Type, K = 5, LatencyBudget = TimeSpan.FromHours(1), RrfKs = [10, 60], LexicalWeights = [0.5, 4], Depths = [5, 20] };
+        var options = new HybridTunerOptions
+        {
+            EntityType = Type, K = 5, LatencyBudget = TimeSpan.FromHours(1), Fusions = [HybridFusion.ReciprocalRank], RrfKs = [10, 60], LexicalWeights = [0.5, 4], Depths = [5, 20],
+        };
 
         var result = await _tuner.TuneAsync(_table, Model, Queries(), options, Ct);
 
@@ -91,6 +94,21 @@ public sealed class HybridTunerTests(PostgresServer server) : SchemaTest(server)
         // The lexical side is perfect here, so the heavier lexical weight is at least as good as the lighter one.
         Assert.True(result.Rows.Where(r => r.Settings!.LexicalWeight == 4).Max(r => r.MrrAtK) >= result.Rows.Where(r => r.Settings!.LexicalWeight == 0.5).Max(r => r.MrrAtK));
         Assert.Contains("within the", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TuneAsync_DefaultFusions_MeasuresRelativeScoreAndReciprocalRankRows()
+    {
+        var options = new HybridTunerOptions { EntityType = Type, K = 5, LatencyBudget = TimeSpan.FromHours(1), RrfKs = [60], LexicalWeights = [1], RelativeScoreLexicalWeights = [0.3, 0.8], Depths = [20] };
+
+        var result = await _tuner.TuneAsync(_table, Model, Queries(), options, Ct);
+
+        Assert.Equal(
+            [(HybridFusion.RelativeScore, 0.3), (HybridFusion.RelativeScore, 0.8), (HybridFusion.ReciprocalRank, 1.0)],
+            result.Rows.Select(r => (r.Settings!.Fusion, r.Settings.LexicalWeight)).Order());
+        Assert.Equal(result.Rows.Max(r => Math.Round(r.MrrAtK, 4)), Math.Round(result.Recommendation.Mrr!.Value, 4));
+        Assert.Throws<ArgumentException>(() => new HybridTunerOptions { EntityType = Type, Fusions = [] }.Validate());
+        Assert.Throws<ArgumentException>(() => new HybridTunerOptions { EntityType = Type, Fusions = [HybridFusion.RelativeScore], RelativeScoreLexicalWeights = [] }.Validate());
     }
 
     [Fact]

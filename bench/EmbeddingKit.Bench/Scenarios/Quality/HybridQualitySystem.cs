@@ -13,7 +13,8 @@ namespace EmbeddingKit.Bench.Scenarios.Quality;
 /// Hybrid search as a host composes it (<c>AddEmbeddingKit(...).UsePostgres(...)</c>, the registered
 /// <see cref="EmbeddingSearchService"/>): the documents stored with their vectors and lexical documents in one write,
 /// then each query searched on the model's saved vector path alone (<c>vector</c>, the setting <c>tune</c> saves), the
-/// lexical index alone (<c>lexical</c>), fused with the default settings (<c>hybrid</c>) and fused with the settings
+/// lexical index alone (<c>lexical</c>), fused with the default settings (<c>hybrid</c>: relative score fusion), with
+/// reciprocal rank fusion's defaults (<c>hybrid_rrf</c>: k 60, both lists weighing 1) and fused with the settings
 /// <see cref="HybridTuner"/> picks (<c>hybrid_tuned</c>). The tuner runs on every fifth pair's query; all four paths are
 /// evaluated on the other pairs only, so the tuned row is not scored on the queries it was tuned on.
 /// </summary>
@@ -29,7 +30,7 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
 
     public string Name => "hybrid-" + model.Name;
 
-    public IReadOnlyList<string> Paths { get; } = ["vector", "lexical", "lexical_every_match", "hybrid", "hybrid_every_match", "hybrid_tuned"];
+    public IReadOnlyList<string> Paths { get; } = ["vector", "lexical", "lexical_every_match", "hybrid", "hybrid_rrf", "hybrid_every_match", "hybrid_tuned"];
 
     public bool Evaluates(int index) => index % 5 != 0;
 
@@ -113,12 +114,44 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
             case "hybrid":
                 await SaveAsync(HybridSettings.Default, cancellationToken);
                 return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
+            case "hybrid_rrf":
+                await SaveAsync(HybridSettings.ReciprocalRankDefault, cancellationToken);
+                return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
             case "hybrid_every_match":
                 await SaveAsync(HybridSettings.Default, cancellationToken);
                 return Ids(await _everyMatch!.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
             default:
                 await SaveAsync(_tuned!, cancellationToken);
                 return Ids(await search.SearchAsync(query, EntityType, k, path: SearchPath.Hybrid, cancellationToken: cancellationToken));
+        }
+    }
+
+    /// <summary>
+    /// Writes, per evaluated pair, the vector path's and the lexical path's first <paramref name="depth"/> hits as one
+    /// JSON line (<c>quality --dump-lists FILE</c>): {"id", "query", "vector": [[id, similarity], ...], "lexical": [ids]},
+    /// for studying fusion functions offline on the same lists the fused statement sees.
+    /// </summary>
+    public async Task DumpListsAsync(IReadOnlyList<QualityPair> pairs, string file, int depth, CancellationToken cancellationToken)
+    {
+        var search = _search!;
+        await using var writer = new StreamWriter(file);
+        foreach (var (pair, index) in pairs.Select((p, i) => (p, i)))
+        {
+            if (!Evaluates(index))
+            {
+                continue;
+            }
+
+            var vector = await search.SearchAsync(pair.Query, EntityType, depth, cancellationToken: cancellationToken);
+            var lexical = await search.SearchAsync(pair.Query, EntityType, depth, path: SearchPath.Lexical, cancellationToken: cancellationToken);
+            var line = new
+            {
+                id = pair.Id,
+                query = pair.Query,
+                vector = vector.Hits.Select(h => new object[] { h.EntityId, h.Score }),
+                lexical = lexical.Hits.Select(h => h.EntityId),
+            };
+            await writer.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(line).AsMemory(), cancellationToken);
         }
     }
 

@@ -91,6 +91,12 @@ internal sealed class QualityScenario : IBenchScenario
 
             log.WriteLine($"{system.Name}: indexing {pairs.Count} documents");
             await system.PrepareAsync(quality, pairs, cancellationToken);
+            // --dump-lists FILE: each held-out query's vector and lexical lists (100 deep) as JSON lines, per hybrid system.
+            if (system is HybridQualitySystem hybridSystem && context.Arguments.SkipWhile(a => a != "--dump-lists").Skip(1).FirstOrDefault() is { } dump)
+            {
+                await hybridSystem.DumpListsAsync(pairs, $"{dump}.{VectorQualitySystem.Key(system.Name)}.jsonl", 100, cancellationToken);
+            }
+
             foreach (var path in system.Paths)
             {
                 double hits = 0, reciprocal = 0;
