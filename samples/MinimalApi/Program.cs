@@ -71,7 +71,7 @@ app.MapGet("/search", async (string q, int? k, string? mode, EmbeddingSearchServ
         return Results.ValidationProblem(new Dictionary<string, string[]> { ["q"] = ["A query is required."] });
     }
 
-    // mode=hybrid fuses the vectors with the lexical index by reciprocal rank fusion (exact names and rare words the
+    // mode=hybrid fuses the vectors with the lexical index by relative score fusion (exact names and rare words the
     // vectors miss); mode=lexical is full-text search alone. Default: the active model's saved vector path (two-stage
     // or HNSW); articles it has not embedded yet come from the lexical index (Path = "fallback-lexical").
     if (mode is not (null or "vector" or "hybrid" or "lexical"))
