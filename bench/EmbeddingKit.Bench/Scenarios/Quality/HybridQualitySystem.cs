@@ -91,6 +91,7 @@ internal sealed class HybridQualitySystem(EmbeddingModel model) : IQualitySystem
         var result = await tuner.TuneAsync(table, model.Name, tuning, new HybridTunerOptions { EntityType = EntityType, LatencyBudget = budget }, cancellationToken);
         _tuned = result.Recommendation;
         var key = VectorQualitySystem.Key(Name);
+        context.Figures[$"{key}_tuned_relative_score"] = _tuned.Fusion == HybridFusion.RelativeScore ? 1 : 0;
         context.Figures[$"{key}_tuned_rrf_k"] = _tuned.RrfK;
         context.Figures[$"{key}_tuned_lexical_weight"] = _tuned.LexicalWeight;
         context.Figures[$"{key}_tuned_depth"] = _tuned.VectorDepth;
