@@ -3,7 +3,7 @@ namespace EmbeddingKit.Postgres.Search;
 /// <summary>One search hit.</summary>
 /// <param name="EntityId">The entity id.</param>
 /// <param name="Score">Cosine similarity for a vector path's own hits (1 is identical); for fused hits (hybrid, lexical,
-/// or a rollout's fallback), the reciprocal rank fusion score; for a host lexical search's hits, a rank-based score in
+/// or a rollout's fallback), the fused score (<see cref="HybridSearchHit.Score"/>); for a host lexical search's hits, a rank-based score in
 /// (0, 1]. Scores of different kinds are not comparable.</param>
 /// <param name="Model">The model that answered (null for lexical hits).</param>
 /// <param name="Path">Which path answered: <c>two-stage</c>, <c>hnsw</c>, <c>exact</c>, <c>hybrid</c>, <c>lexical</c>,

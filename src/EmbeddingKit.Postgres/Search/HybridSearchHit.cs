@@ -3,7 +3,8 @@ namespace EmbeddingKit.Postgres.Search;
 /// <summary>One fused result, with the rank each list gave it (1 is first; null when the list did not find it).</summary>
 /// <param name="EntityType">The entity type.</param>
 /// <param name="EntityId">The entity id.</param>
-/// <param name="Score">The reciprocal rank fusion score: the sum over the lists that found it of <c>weight / (k + rank)</c>.</param>
+/// <param name="Score">The fused score: the sum over the lists that found it of <c>weight</c> times the list's relative score
+/// (<see cref="HybridFusion.RelativeScore"/>) or of <c>weight / (k + rank)</c> (<see cref="HybridFusion.ReciprocalRank"/>).</param>
 /// <param name="VectorRank">The rank in the first vector list (the active model).</param>
 /// <param name="FallbackRank">The rank in the second vector list (the fallback model).</param>
 /// <param name="LexicalRank">The rank in the lexical list.</param>

@@ -8,7 +8,8 @@ using Pgvector;
 
 namespace EmbeddingKit.Postgres.Search;
 
-/// <content>Fused search: ranked vector lists and the lexical list fused by reciprocal rank fusion in one statement.</content>
+/// <content>Fused search: ranked vector lists and the lexical list fused in one statement, by relative score or reciprocal
+/// rank.</content>
 public sealed partial class PgvectorSearch
 {
     // Chunks an HNSW or exact list fetches per entity it ranks (grouped by entity, best chunk).

@@ -14,8 +14,8 @@ public enum SearchPath
     Exact = 2,
 
     /// <summary>Hybrid: the vector candidates (on the model's saved vector path) and the full-text candidates of the
-    /// lexical index (<c>websearch_to_tsquery</c>, ranked by <c>ts_rank</c>, length-normalized) fused by reciprocal rank fusion in one
-    /// statement. Not a vector path: <see cref="VectorSearchOptions"/> refuses it.</summary>
+    /// lexical index (<c>websearch_to_tsquery</c>, ranked by <c>ts_rank</c>, length-normalized) fused in one statement
+    /// (<see cref="HybridSettings.Fusion"/>). Not a vector path: <see cref="VectorSearchOptions"/> refuses it.</summary>
     Hybrid = 3,
 
     /// <summary>The full-text candidates of the lexical index alone (no query embedding). Not a vector path.</summary>
