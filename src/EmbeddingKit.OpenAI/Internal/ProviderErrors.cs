@@ -170,12 +170,17 @@ internal static partial class ProviderErrors
 
     private static string Limit(string text) => text.Length <= MaxMessageLength ? text : text[..MaxMessageLength] + "…";
 
-    [GeneratedRegex(@"unrecognized request argument|unknown (?:field|parameter|argument)|extra (?:inputs|fields) are not permitted|(?:does not|doesn't) support (?:specifying )?(?:dimensions|output_dimension|encoding_format|input_type|the '?\w+'? (?:parameter|field))|\b(?:dimensions|output_dimension|encoding_format|input_type)\b.*\b(?:not supported|unsupported|invalid|must be)", RegexOptions.IgnoreCase, 100)]
+    // A provider's message is read in time linear in its length, with no match timeout: a 100 ms timeout, there against
+    // backtracking, fired on a two-line message when the machine stalled the thread (two test runs on two cores), and
+    // the error left as RegexMatchTimeoutException instead of the typed input error.
+    private const RegexOptions Linear = RegexOptions.IgnoreCase | RegexOptions.NonBacktracking;
+
+    [GeneratedRegex(@"unrecognized request argument|unknown (?:field|parameter|argument)|extra (?:inputs|fields) are not permitted|(?:does not|doesn't) support (?:specifying )?(?:dimensions|output_dimension|encoding_format|input_type|the '?\w+'? (?:parameter|field))|\b(?:dimensions|output_dimension|encoding_format|input_type)\b.*\b(?:not supported|unsupported|invalid|must be)", Linear)]
     private static partial Regex RequestFieldRegex();
 
-    [GeneratedRegex(@"<title>(.*?)</title>", RegexOptions.IgnoreCase | RegexOptions.Singleline, 100)]
+    [GeneratedRegex(@"<title>(.*?)</title>", Linear | RegexOptions.Singleline)]
     private static partial Regex TitleRegex();
 
-    [GeneratedRegex(@"(?:input|index|item|inputs)\s*(?:\[|#|at\s+index\s+|index\s+|\s)\s*(?<n>\d{1,6})|\[(?<n>\d{1,6})\]", RegexOptions.IgnoreCase, 100)]
+    [GeneratedRegex(@"(?:input|index|item|inputs)\s*(?:\[|#|at\s+index\s+|index\s+|\s)\s*(?<n>\d{1,6})|\[(?<n>\d{1,6})\]", Linear)]
     private static partial Regex IndexRegex();
 }
