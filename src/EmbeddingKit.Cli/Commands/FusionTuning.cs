@@ -112,7 +112,7 @@ internal static class FusionTuning
                 rows = result.Rows.Select(Row),
                 recommendation = new
                 {
-                    fusion = FusionName(result.Recommendation.Fusion),
+                    fusion = result.Recommendation.Fusion,
                     rrfK = result.Recommendation.RrfK,
                     vectorWeight = result.Recommendation.VectorWeight,
                     lexicalWeight = result.Recommendation.LexicalWeight,
@@ -142,15 +142,12 @@ internal static class FusionTuning
         return 0;
     }
 
-    // The --json name of a fusion (as stored in the fusion settings' table).
-    private static string FusionName(HybridFusion fusion) => fusion == HybridFusion.ReciprocalRank ? "reciprocal_rank" : "relative_score";
-
     private static string FusionLabel(HybridFusion fusion) => fusion == HybridFusion.ReciprocalRank ? "rrf" : "relative";
 
     private static object Row(HybridTuningRow row) => new
     {
         search = row.Name,
-        fusion = row.Settings is { } settings ? FusionName(settings.Fusion) : null,
+        fusion = row.Settings?.Fusion,
         rrfK = row.Settings?.RrfK,
         vectorWeight = row.Settings?.VectorWeight,
         lexicalWeight = row.Settings?.LexicalWeight,
